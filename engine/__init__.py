@@ -1,0 +1,1 @@
+"""Gongdan: a git-native work-order platform."""

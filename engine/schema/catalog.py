@@ -1,0 +1,182 @@
+"""The compiled, immutable Catalog: what the runtime and the pages read, never the YAML."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any
+
+import jsonschema
+
+from .conditions import Cond, evaluate
+from .formschema import FieldError, human_errors, type_schema
+from .kinds.flow import CLOSING, Approval, FlowSpec, RoutingRule, State, Transition
+from .kinds.org import Level, OrgUnit, Team
+from .kinds.role import RoleSpec
+from .kinds.sla import CalendarSpec, SlaSpec
+from .kinds.ticket_type import Field, TicketTypeSpec
+from .model import label_text
+
+__all__ = ["Catalog", "CompiledFlow", "CompiledType", "DocumentInfo", "OrgTree"]
+
+
+def _frozen(d: Mapping[str, Any]) -> Mapping[str, Any]:
+    return MappingProxyType(dict(d))
+
+
+@dataclass(frozen=True)
+class OrgTree:
+    """The org tree with the lookups scopes and approvals need."""
+
+    units: Mapping[str, OrgUnit]
+    parent: Mapping[str, str | None]
+    levels: Mapping[str, Level]
+
+    def ancestors(self, unit: str) -> tuple[str, ...]:
+        """The unit itself, then its parent, up to the root."""
+        out: list[str] = []
+        cur: str | None = unit
+        while cur is not None and cur in self.units and cur not in out:
+            out.append(cur)
+            cur = self.parent.get(cur)
+        return tuple(out)
+
+    def subtree(self, unit: str) -> tuple[str, ...]:
+        """The unit and every unit below it."""
+        out: list[str] = []
+        stack = [unit] if unit in self.units else []
+        while stack:
+            cur = stack.pop()
+            out.append(cur)
+            stack.extend(c.id for c in reversed(self.units[cur].children))
+        return tuple(out)
+
+    def ancestor_at(self, unit: str, level: str) -> str | None:
+        for u in self.ancestors(unit):
+            if self.units[u].level == level:
+                return u
+        return None
+
+    def label(self, unit: str, lang: str = "en") -> str:
+        u = self.units.get(unit)
+        return label_text(u.label, lang, unit) if u else unit
+
+
+@dataclass(frozen=True)
+class CompiledFlow:
+    name: str
+    spec: FlowSpec
+    states: Mapping[str, State]
+    transitions: Mapping[str, Transition]
+    approvals: Mapping[str, Approval]  # by the state they run in
+    routing: tuple[tuple[RoutingRule, Cond | None], ...]
+    conditions: Mapping[str, Cond]  # transition id -> its `when`
+    level_conditions: Mapping[tuple[str, str], Cond]  # (approval id, level id) -> `when`
+
+    @property
+    def initial(self) -> str:
+        return self.spec.initial
+
+    def category(self, state: str) -> str:
+        s = self.states.get(state)
+        return s.category if s else "open"
+
+    def is_closing(self, state: str) -> bool:
+        return self.category(state) in CLOSING
+
+    def transitions_from(self, state: str) -> tuple[Transition, ...]:
+        ids = list(self.states)
+        out = []
+        for tr in self.transitions.values():
+            if tr.from_ == "*":
+                if not self.is_closing(state):
+                    out.append(tr)
+            elif state in tr.sources(ids):
+                out.append(tr)
+        return tuple(out)
+
+
+@dataclass(frozen=True)
+class CompiledType:
+    name: str
+    spec: TicketTypeSpec
+    flow: CompiledFlow
+    fields: Mapping[str, Field]
+    conditions: Mapping[str, tuple[Cond | None, Cond | None]]  # field -> (visible_when, required_when)
+    teams: tuple[str, ...]
+    org_units: tuple[str, ...]
+    _validators: dict[tuple[str, str, tuple[str, ...]], jsonschema.Draft202012Validator] = field(
+        default_factory=dict, repr=False, compare=False
+    )
+
+    def label(self, lang: str = "en") -> str:
+        return label_text(self.spec.label, lang, self.name)
+
+    def schema(self, state: str | None = None, priority: str | None = None,
+               require: Sequence[str] = ()) -> dict[str, Any]:
+        """JSON Schema of the field data in a state (default: the create form, in the initial state)."""
+        known = {"type": self.name, "state": state or self.flow.initial,
+                 "priority": priority or self.spec.default_priority}
+        return type_schema(self.name, self.label(), self.spec.fields, self.conditions, known,
+                           self.teams, self.org_units, require)
+
+    @property
+    def json_schema(self) -> dict[str, Any]:
+        return self.schema()
+
+    def validate(self, data: Mapping[str, Any], state: str | None = None, priority: str | None = None,
+                 require: Sequence[str] = ()) -> list[FieldError]:
+        """Every problem with ``data`` as (path, message); empty when it is valid."""
+        key = (state or self.flow.initial, priority or self.spec.default_priority, tuple(require))
+        validator = self._validators.get(key)
+        if validator is None:
+            validator = jsonschema.Draft202012Validator(self.schema(*key[:2], require=key[2]))
+            self._validators[key] = validator  # a cache of derived data; the type itself never changes
+        return human_errors(validator.iter_errors(dict(data)))
+
+    def visible(self, field_id: str, values: Mapping[str, Any]) -> bool:
+        cond = self.conditions.get(field_id, (None, None))[0]
+        return cond is None or evaluate(cond, values)
+
+
+@dataclass(frozen=True)
+class DocumentInfo:
+    kind: str
+    name: str
+    file: str
+    version: int
+
+
+@dataclass(frozen=True)
+class Catalog:
+    """Everything a running system needs from a definition set; its version is a content hash."""
+
+    version: str
+    types: Mapping[str, CompiledType]
+    flows: Mapping[str, CompiledFlow]
+    roles: Mapping[str, RoleSpec]
+    teams: Mapping[str, Team]
+    org: OrgTree
+    calendars: Mapping[str, CalendarSpec]
+    slas: Mapping[str, SlaSpec]
+    documents: tuple[DocumentInfo, ...]
+    snapshot: bytes = field(repr=False)  # canonical JSON of every definition, for storing a version
+
+    def type(self, name: str) -> CompiledType:
+        return self.types[name]
+
+    def summary(self) -> dict[str, int]:
+        return {
+            "ticket types": len(self.types),
+            "flows": len(self.flows),
+            "roles": len(self.roles),
+            "teams": len(self.teams),
+            "org units": len(self.org.units),
+            "SLA policies": len(self.slas),
+            "calendars": len(self.calendars),
+        }
+
+
+def frozen_map(d: Mapping[str, Any]) -> Mapping[str, Any]:
+    return _frozen(d)
