@@ -26,7 +26,10 @@ def definition_files(root: Path) -> list[Path]:
     return out
 
 
-def _display(path: Path, base: Path) -> str:
+def _display(path: Path, base: Path | None) -> str:
+    """The file name shown in diagnostics: as the user named it, or relative to ``base``."""
+    if base is None:
+        return str(path)
     try:
         return os.path.relpath(path, base)
     except ValueError:  # another drive on Windows
@@ -35,11 +38,10 @@ def _display(path: Path, base: Path) -> str:
 
 def load_definitions(root: Path, display_base: Path | None = None) -> tuple[list[Loaded], list[Diagnostic]]:
     """Parse and shape every file; return the typed definitions and the problems found so far."""
-    base = display_base if display_base is not None else Path.cwd()
     loaded: list[Loaded] = []
     problems: list[Diagnostic] = []
     for path in definition_files(root):
-        src = read_source(path, _display(path, base))
+        src = read_source(path, _display(path, display_base))
         if isinstance(src, list):
             problems.extend(src)
             continue

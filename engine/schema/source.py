@@ -8,11 +8,19 @@ bounded: a billion-laughs file stops after ``MAX_NODES`` nodes instead of eating
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from ruamel.yaml.error import MarkedYAMLError
+from ruamel.yaml.events import (
+    CollectionEndEvent,
+    CollectionStartEvent,
+    MappingStartEvent,
+    NodeEvent,
+    ScalarEvent,
+)
 from ruamel.yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from .diagnostics import Diagnostic
@@ -147,20 +155,73 @@ class _Builder:
         return None  # pragma: no cover - composer yields only the three node kinds
 
 
-def _syntax_hint(problem: str) -> str | None:
+def _syntax_hint(problem: str, char: str = "") -> str | None:
     p = problem.lower()
-    if "tab" in p:
+    if "tab" in p or char == "\t":  # libyaml does not name the character it stopped at
         return "indent with spaces; YAML does not allow tab characters for indentation"
     if "quoted scalar" in p or "end of stream" in p:
         return "a quote was opened and never closed"
     if "mapping values are not allowed" in p:
         return "put a space after ':' or quote a value that contains ': '"
-    if "did not find expected '-'" in p or "expected <block end>" in p:
+    if "did not find expected '-'" in p or "did not find expected key" in p or "expected <block end>" in p:
         return "check the indentation: items of one list or mapping must start in the same column"
     if "undefined alias" in p:
         return "an alias (*name) must refer to an anchor (&name) defined earlier in the file"
     if "expected ',' or ']'" in p or "expected ',' or '}'" in p:
         return "a bracket was opened and never closed"
+    return None
+
+
+_LEAD = re.compile(r"^[ \t?:-]*", re.M)
+_BRACKETS = re.compile(r"[^\[\]{}]+")
+_SAFE_DEPTH = 1000
+
+
+def _depth_bound(text: str) -> int:
+    """A cheap upper bound on nesting depth: block levels need indentation or a leading '- ', flow
+    levels need a bracket."""
+    block = 2 * max(map(len, _LEAD.findall(text)), default=0) + 2
+    flow = text.count("[") + text.count("{")
+    if block + flow > _SAFE_DEPTH:
+        depth = flow = 0
+        for ch in _BRACKETS.sub("", text):
+            depth = depth + 1 if ch in "[{" else max(depth - 1, 0)
+            flow = max(flow, depth)
+    return block + flow
+
+
+def _too_deep(text: str) -> tuple[int, int] | None:
+    """Where a node first lies deeper than ``MAX_DEPTH``, found on parser events.
+
+    libyaml composes recursively: tens of thousands of levels take minutes and then crash the
+    process. Files that are surely shallow skip this scan.
+    """
+    if _depth_bound(text) <= _SAFE_DEPTH:
+        return None
+    loader = _Loader(text)
+    stack: list[list[int]] = []  # per open collection: [is a mapping, children so far]
+    try:
+        while loader.check_event():
+            event = loader.get_event()
+            if isinstance(event, CollectionEndEvent):
+                stack.pop()
+                continue
+            if not isinstance(event, NodeEvent):
+                continue
+            # Scalar mapping keys are not nodes of their own, as in _Builder.
+            is_key = bool(stack) and stack[-1][0] == 1 and stack[-1][1] % 2 == 0
+            if stack:
+                stack[-1][1] += 1
+            if len(stack) > MAX_DEPTH and not (is_key and isinstance(event, ScalarEvent)):
+                return event.start_mark.line + 1, event.start_mark.column + 1
+            if isinstance(event, CollectionStartEvent):
+                stack.append([int(isinstance(event, MappingStartEvent)), 0])
+    except MarkedYAMLError:
+        pass  # composing reports it
+    finally:
+        dispose = getattr(loader, "dispose", None)
+        if dispose is not None:
+            dispose()
     return None
 
 
@@ -186,23 +247,31 @@ def read_source(path: Path, display: str) -> SourceDoc | list[Diagnostic]:
     except UnicodeDecodeError as exc:
         before = raw[: exc.start]
         line = before.count(b"\n") + 1
-        col = exc.start - (before.rfind(b"\n") + 1) + 1
+        col = len(before[before.rfind(b"\n") + 1 :].decode("utf-8")) + 1  # characters, as YAML marks count
         return fail("E006", f"byte 0x{raw[exc.start]:02x} is not valid UTF-8", line, col, "save the file as UTF-8")
     if text.startswith("\ufeff"):
         text = text[1:]
     if "\x00" in text:
         return fail("E006", "file contains NUL bytes; it is not a text file")
+    deep = _too_deep(text)
+    if deep is not None:
+        return fail("E005", f"document is nested more than {MAX_DEPTH} levels deep", *deep,
+                    "remove recursive or repeated aliases")
     loader = _Loader(text)
     try:
         root = loader.get_single_node()
     except MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
         problem = exc.problem or exc.context or "invalid YAML"
+        # A quote or bracket left open is found only at the end of the file: point at where it opens.
+        unclosed = "end of stream" in problem or "expected ',' or" in problem
+        mark = (exc.context_mark if unclosed else None) or exc.problem_mark or exc.context_mark
         line, col = (mark.line + 1, mark.column + 1) if mark is not None else (1, 1)
         if "expected a single document" in str(exc):
             return fail("E008", "a definition file holds exactly one YAML document", line, col,
                         "remove the '---' separator and put the next definition in its own file")
-        return fail("E001", problem, line, col, _syntax_hint(problem))
+        rows = text.split("\n")
+        char = rows[line - 1][col - 1 : col] if line <= len(rows) else ""
+        return fail("E001", problem, line, col, _syntax_hint(problem, char))
     except Exception as exc:  # libyaml reports a few low-level failures without marks
         return fail("E001", f"cannot parse YAML: {exc}")
     finally:

@@ -67,13 +67,17 @@ class Effects(Base, kw_only=True):
     reroute: Annotated[bool, Meta(description="Run the routing rules again.")] = False
 
 
+StateOrAny = Annotated[str, Meta(pattern=r"^([a-z][a-z0-9_]*|\*)$", max_length=64)]
+
+
 class Transition(Base, kw_only=True, rename={"from_": "from"}):
     """A move from one or more states to another, offered as a button to those allowed."""
 
     id: Id
     label: Label | None = None
     from_: Annotated[
-        list[Id] | Id, Meta(description="State(s) it starts from; '*' for every state that is not closing.")
+        list[Id] | StateOrAny,
+        Meta(description="State(s) it starts from; '*' for every state that is not closing."),
     ] = ""
     to: Id
     who: Who = Who()

@@ -104,8 +104,8 @@ def field_facts(spec: TicketTypeSpec, type_name: str, states: tuple[str, ...] | 
         "type": FieldFacts("select", tuple(type_names) or (type_name,)),
         "priority": FieldFacts("select", PRIORITIES),
     }
-    if states is not None:
-        facts["state"] = FieldFacts("select", states)
+    # With an unknown flow (reported on its own) any state name is accepted rather than cascading.
+    facts["state"] = FieldFacts("select", states)
     for f in spec.fields:
         options: tuple[Any, ...] | None = option_values(f)
         if f.type == "team":

@@ -1,0 +1,1 @@
+"""Runtime: tickets that obey their definitions — decisions, storage and services."""
