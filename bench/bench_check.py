@@ -48,12 +48,16 @@ def main() -> None:
         big = Path(tmp) / "definitions"
         generate(big, 500, 100, 50)
         median, times = time_check(big, args.runs)
-        print(f"generated set (500 types, 100 flows, 50 roles): median {median:.3f} s "
-              f"over {args.runs} runs [{', '.join(f'{t:.2f}' for t in times)}]  target < 2 s")
+        print(
+            f"generated set (500 types, 100 flows, 50 roles): median {median:.3f} s "
+            f"over {args.runs} runs [{', '.join(f'{t:.2f}' for t in times)}]  target < 2 s"
+        )
     shipped = HERE.parent / "definitions"
     median, times = time_check(shipped, args.runs)
-    print(f"shipped definitions: median {median:.3f} s over {args.runs} runs "
-          f"[{', '.join(f'{t:.2f}' for t in times)}]  target < 0.5 s")
+    print(
+        f"shipped definitions: median {median:.3f} s over {args.runs} runs "
+        f"[{', '.join(f'{t:.2f}' for t in times)}]  target < 0.5 s"
+    )
 
 
 if __name__ == "__main__":

@@ -18,12 +18,14 @@ _MODULES: list[Callable[[argparse._SubParsersAction[argparse.ArgumentParser]], N
 
 def _optional_modules() -> None:
     """Subcommands that need the runtime register only when it is importable."""
+    import importlib
+
     try:
-        from . import runtime_commands
+        module = importlib.import_module("engine.cli.runtime_commands")
     except ImportError:  # pragma: no cover - the runtime ships with the package
         return
-    if runtime_commands.register not in _MODULES:
-        _MODULES.append(runtime_commands.register)
+    if module.register not in _MODULES:
+        _MODULES.append(module.register)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -35,8 +35,10 @@ def _check(args: argparse.Namespace) -> int:
         print(f"definition version {cat.version[:12]}: {counts}")
         if args.verbose:
             for name, t in cat.types.items():
-                print(f"  {name}: {t.label('en')} / {t.label('zh')} — flow {t.flow.name}, "
-                      f"{len(t.fields)} fields, {len(t.flow.states)} states, {len(t.flow.transitions)} transitions")
+                print(
+                    f"  {name}: {t.label('en')} / {t.label('zh')} — flow {t.flow.name}, "
+                    f"{len(t.fields)} fields, {len(t.flow.states)} states, {len(t.flow.transitions)} transitions"
+                )
     return 0 if result.ok else 1
 
 
@@ -55,10 +57,16 @@ def _schema(args: argparse.Namespace) -> int:
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("check", help="check a definition set; exit 1 when it has errors")
     p.add_argument("directory", nargs="?", default="definitions", help="folder (or file) to check")
-    p.add_argument("--format", choices=("text", "json", "github"), default="text",
-                   help="text lines, a JSON list, or GitHub Actions annotations")
+    p.add_argument(
+        "--format",
+        choices=("text", "json", "github"),
+        default="text",
+        help="text lines, a JSON list, or GitHub Actions annotations",
+    )
     p.add_argument("-v", "--verbose", action="store_true", help="list the ticket types of a valid set")
     p.set_defaults(handler=_check)
     p = sub.add_parser("schema", help="write the JSON Schema of the definition language")
-    p.add_argument("--output", "-o", default=SCHEMA_PATH, help=f"where to write it (default {SCHEMA_PATH}; - for stdout)")
+    p.add_argument(
+        "--output", "-o", default=SCHEMA_PATH, help=f"where to write it (default {SCHEMA_PATH}; - for stdout)"
+    )
     p.set_defaults(handler=_schema)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 import msgspec
@@ -65,9 +66,9 @@ def _flow(d: Loaded) -> CompiledFlow:
         approvals=frozen_map({a.state: a for a in spec.approvals}),
         routing=tuple((r, _cond(r.when)) for r in spec.routing),
         conditions=frozen_map({t.id: c for t in spec.transitions if (c := _cond(t.when)) is not None}),
-        level_conditions=frozen_map({
-            (a.id, lv.id): c for a in spec.approvals for lv in a.levels if (c := _cond(lv.when)) is not None
-        }),
+        level_conditions=MappingProxyType(
+            {(a.id, lv.id): c for a in spec.approvals for lv in a.levels if (c := _cond(lv.when)) is not None}
+        ),
     )
 
 

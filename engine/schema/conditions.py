@@ -83,8 +83,14 @@ def parse_condition(raw: Any, path: tuple[str | int, ...] = ()) -> tuple[Cond, l
 
     def walk(node: Any, at: tuple[str | int, ...]) -> Cond:
         if not isinstance(node, dict) or not node:
-            problems.append(Problem("E102", at, "a condition must be a non-empty mapping",
-                                    "write {field: value}, {field: {op: value}}, all: [...], any: [...] or not: {...}"))
+            problems.append(
+                Problem(
+                    "E102",
+                    at,
+                    "a condition must be a non-empty mapping",
+                    "write {field: value}, {field: {op: value}}, all: [...], any: [...] or not: {...}",
+                )
+            )
             return All(())
         parts: list[Cond] = []
         for key, value in node.items():
@@ -104,9 +110,14 @@ def parse_condition(raw: Any, path: tuple[str | int, ...] = ()) -> tuple[Cond, l
                     problems.append(Problem("E102", here, f"no operator given for '{key}'"))
                 for op, operand in value.items():
                     if op not in OPERATORS:
-                        problems.append(Problem("E104", (*here, op), f"unknown operator '{op}'",
-                                                did_you_mean(str(op), OPERATORS)
-                                                or f"use one of: {', '.join(OPERATORS)}"))
+                        problems.append(
+                            Problem(
+                                "E104",
+                                (*here, op),
+                                f"unknown operator '{op}'",
+                                did_you_mean(str(op), OPERATORS) or f"use one of: {', '.join(OPERATORS)}",
+                            )
+                        )
                         continue
                     if op in ("in", "not_in") and not isinstance(operand, list):
                         problems.append(Problem("E102", (*here, op), f"'{op}' takes a list of values"))
@@ -157,18 +168,31 @@ def check_condition(cond: Cond, fields: Mapping[str, FieldFacts]) -> list[Proble
     for atom in atoms(cond):
         facts = fields.get(atom.field)
         if facts is None:
-            problems.append(Problem("E202", atom.path, f"condition names unknown field '{atom.field}'",
-                                    did_you_mean(atom.field, fields)))
+            problems.append(
+                Problem(
+                    "E202", atom.path, f"condition names unknown field '{atom.field}'", did_you_mean(atom.field, fields)
+                )
+            )
             continue
         if atom.op in _ORDERED and facts.type not in (*_NUMERIC, "date", "datetime"):
-            problems.append(Problem("E205", atom.path,
-                                    f"'{atom.op}' compares numbers or dates, but '{atom.field}' is a {facts.type} field",
-                                    "use eq, ne, in or not_in"))
+            problems.append(
+                Problem(
+                    "E205",
+                    atom.path,
+                    f"'{atom.op}' compares numbers or dates, but '{atom.field}' is a {facts.type} field",
+                    "use eq, ne, in or not_in",
+                )
+            )
             continue
         if atom.op == "contains" and facts.type != "multiselect":
-            problems.append(Problem("E205", atom.path,
-                                    f"'contains' tests a multiselect field, but '{atom.field}' is a {facts.type} field",
-                                    "use eq or in"))
+            problems.append(
+                Problem(
+                    "E205",
+                    atom.path,
+                    f"'contains' tests a multiselect field, but '{atom.field}' is a {facts.type} field",
+                    "use eq or in",
+                )
+            )
             continue
         if atom.op == "empty":
             continue
@@ -177,12 +201,18 @@ def check_condition(cond: Cond, fields: Mapping[str, FieldFacts]) -> list[Proble
             if facts.options is not None:
                 if v not in facts.options:
                     shown = ", ".join(str(o) for o in facts.options[:12])
-                    problems.append(Problem("E204", atom.path, f"'{v}' is not an option of '{atom.field}'",
-                                            did_you_mean(str(v), [str(o) for o in facts.options])
-                                            or f"options are: {shown}"))
+                    problems.append(
+                        Problem(
+                            "E204",
+                            atom.path,
+                            f"'{v}' is not an option of '{atom.field}'",
+                            did_you_mean(str(v), [str(o) for o in facts.options]) or f"options are: {shown}",
+                        )
+                    )
             elif not _value_fits(facts, v):
-                problems.append(Problem("E205", atom.path,
-                                        f"value {v!r} does not fit '{atom.field}', a {facts.type} field"))
+                problems.append(
+                    Problem("E205", atom.path, f"value {v!r} does not fit '{atom.field}', a {facts.type} field")
+                )
     return problems
 
 
@@ -296,13 +326,14 @@ def to_json_schema(cond: Cond, known: Mapping[str, Any]) -> dict[str, Any] | boo
         parts = [to_json_schema(c, known) for c in cond.items]
         if any(p is False for p in parts):
             return False
-        rest = [p for p in parts if p is not True]
+        rest: list[dict[str, Any] | bool] = [p for p in parts if p is not True]
         return True if not rest else rest[0] if len(rest) == 1 else {"allOf": rest}
     if isinstance(cond, AnyOf):
         parts = [to_json_schema(c, known) for c in cond.items]
         if any(p is True for p in parts):
             return True
-        rest = [p for p in parts if p is not False]
+        rest_any: list[dict[str, Any] | bool] = [p for p in parts if p is not False]
+        rest = rest_any
         return False if not rest else rest[0] if len(rest) == 1 else {"anyOf": rest}
     if isinstance(cond, Not):
         inner = to_json_schema(cond.item, known)

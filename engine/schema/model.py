@@ -50,7 +50,7 @@ Name = Annotated[
 ]
 
 
-class LocalizedText(Base, kw_only=True):
+class LocalizedText(Base, frozen=True, kw_only=True):
     """Text in several languages; the page shows the reader's language and falls back to the other."""
 
     en: str | None = None
@@ -80,7 +80,7 @@ Relation = Literal["requester", "assignee", "team_member", "org_manager"]
 RELATIONS: tuple[str, ...] = ("requester", "assignee", "team_member", "org_manager")
 
 
-class Metadata(Base, kw_only=True):
+class Metadata(Base, frozen=True, kw_only=True):
     """Identity of a definition: its name is how other definitions refer to it."""
 
     name: Name
@@ -88,7 +88,7 @@ class Metadata(Base, kw_only=True):
     description: str | None = None
 
 
-class Party(Base, kw_only=True):
+class Party(Base, frozen=True, kw_only=True):
     """Selects people: by role, team, fixed user or relation to the ticket, optionally narrowed by the org tree."""
 
     role: Annotated[Id | None, Meta(description="Users who hold this role.")] = None

@@ -82,9 +82,9 @@ def _expected(schema: dict[str, Any], root: dict[str, Any]) -> list[str]:
         return [w for s in schema["anyOf"] for w in _expected(s, root)]
     t = schema.get("type")
     if isinstance(t, list):
-        return [_TYPE_WORDS.get(x, x) for x in t]
+        return [_TYPE_WORDS.get(str(x), str(x)) for x in t]
     if t:
-        return [_TYPE_WORDS.get(t, t)]
+        return [_TYPE_WORDS.get(str(t), str(t))]
     if "enum" in schema:
         return ["one of " + ", ".join(map(str, schema["enum"]))]
     if "const" in schema:
@@ -110,7 +110,9 @@ def _fits_type(schema: dict[str, Any], value: Any, root: dict[str, Any]) -> bool
     return any(checks.get(x, False) for x in types)
 
 
-def _errors(err: jsonschema.ValidationError, root: dict[str, Any]) -> Iterator[tuple[str, Path_, str, str | None, bool]]:
+def _errors(
+    err: jsonschema.ValidationError, root: dict[str, Any]
+) -> Iterator[tuple[str, Path_, str, str | None, bool]]:
     """(code, path, message, hint, at_key) for one jsonschema error, descending into anyOf."""
     path: Path_ = tuple(err.absolute_path)
     v = err.validator
@@ -119,7 +121,7 @@ def _errors(err: jsonschema.ValidationError, root: dict[str, Any]) -> Iterator[t
         known = list(_resolve(err.schema, root).get("properties", {}))
         for key in inst:
             if key not in known:
-                hint = did_you_mean(str(key), known) or f"allowed keys: {', '.join(known)}"
+                hint: str | None = did_you_mean(str(key), known) or f"allowed keys: {', '.join(known)}"
                 yield "E101", (*path, key), f"unknown key '{key}' in {_where(path)}", hint, True
         return
     if v == "required" and isinstance(inst, dict):
@@ -136,12 +138,18 @@ def _errors(err: jsonschema.ValidationError, root: dict[str, Any]) -> Iterator[t
                 yield from _errors(e, root)
             if sub:
                 return
-        words = [w for b in branches for w in _expected(b, root)]
-        yield "E102", path, f"{_where(path)} must be {' or '.join(dict.fromkeys(words))}, not {_describe(inst)}", None, False
+        expected = [w for b in branches for w in _expected(b, root)]
+        yield (
+            "E102",
+            path,
+            f"{_where(path)} must be {' or '.join(dict.fromkeys(expected))}, not {_describe(inst)}",
+            None,
+            False,
+        )
         return
     if v == "type":
-        words = _expected(err.schema, root)
-        yield "E102", path, f"{_where(path)} must be {' or '.join(words)}, not {_describe(inst)}", None, False
+        type_words = _expected(err.schema, root)
+        yield "E102", path, f"{_where(path)} must be {' or '.join(type_words)}, not {_describe(inst)}", None, False
         return
     if v in ("enum", "const"):
         allowed = [str(x) for x in (err.validator_value if v == "enum" else [err.validator_value])]
@@ -156,9 +164,13 @@ def _errors(err: jsonschema.ValidationError, root: dict[str, Any]) -> Iterator[t
         yield "E104", path, f"'{inst}' is not {what} (at {_where(path)})", hint, False
         return
     words = {
-        "minimum": "at least", "maximum": "at most", "exclusiveMinimum": "more than",
-        "exclusiveMaximum": "less than", "minLength": "at least {} characters long",
-        "maxLength": "at most {} characters long", "minItems": "a list of at least {} items",
+        "minimum": "at least",
+        "maximum": "at most",
+        "exclusiveMinimum": "more than",
+        "exclusiveMaximum": "less than",
+        "minLength": "at least {} characters long",
+        "maxLength": "at most {} characters long",
+        "minItems": "a list of at least {} items",
         "maxItems": "a list of at most {} items",
     }
     if v in words:
@@ -175,7 +187,9 @@ def shape(src: SourceDoc) -> Loaded | list[Diagnostic]:
     problems: list[Diagnostic] = []
     api = data.get("apiVersion")
     if api is None:
-        problems.append(src.diag("E103", (), "missing key 'apiVersion'", f"start the file with apiVersion: {API_VERSION}"))
+        problems.append(
+            src.diag("E103", (), "missing key 'apiVersion'", f"start the file with apiVersion: {API_VERSION}")
+        )
     elif api != API_VERSION:
         problems.append(src.diag("E107", ("apiVersion",), f"unknown apiVersion '{api}'", f"use {API_VERSION}"))
     kind = data.get("kind")
@@ -183,8 +197,14 @@ def shape(src: SourceDoc) -> Loaded | list[Diagnostic]:
         problems.append(src.diag("E103", (), "missing key 'kind'", f"use one of: {', '.join(KINDS)}"))
         return problems
     if kind not in KINDS:
-        problems.append(src.diag("E108", ("kind",), f"unknown kind '{kind}'",
-                                 did_you_mean(str(kind), KINDS) or f"use one of: {', '.join(KINDS)}"))
+        problems.append(
+            src.diag(
+                "E108",
+                ("kind",),
+                f"unknown kind '{kind}'",
+                did_you_mean(str(kind), KINDS) or f"use one of: {', '.join(KINDS)}",
+            )
+        )
         return problems
     if problems:
         return problems

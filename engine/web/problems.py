@@ -72,7 +72,7 @@ def _domain(request: Request[Any, Any, Any], exc: Exception) -> Response[dict[st
 
 
 def _unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
-    if type(exc).__name__ in _DOMAIN_NAMES or hasattr(exc, "status") and hasattr(exc, "title"):
+    if type(exc).__name__ in _DOMAIN_NAMES or (hasattr(exc, "status") and hasattr(exc, "title")):
         return _domain(request, exc)
     if isinstance(exc, UnicodeDecodeError):
         return problem(400, "Request is not valid UTF-8", [{"field": "body", "message": "is not valid UTF-8"}])

@@ -36,7 +36,9 @@ def test_hash_ignores_comments_key_order_and_whitespace(tmp_path: Path, catalog:
     flow = copy / "flows" / "repair.yaml"
     text = flow.read_text(encoding="utf-8")
     # comments, blank lines, a different key order and flow vs block style
-    text = text.replace("initial: reported", "# where every repair starts\n\n  initial:    reported   # the first state")
+    text = text.replace(
+        "initial: reported", "# where every repair starts\n\n  initial:    reported   # the first state"
+    )
     text = text.replace("apiVersion: gongdan/v1\nkind: Flow", "kind: Flow\napiVersion: gongdan/v1")
     flow.write_text(text, encoding="utf-8")
     assert compile_dir(copy).version == catalog.version
@@ -105,8 +107,10 @@ def test_required_when_becomes_an_if_then_clause(tmp_path: Path) -> None:
     )
     repair = compile_dir(copy).types["equipment_repair"]
     schema = repair.json_schema
-    assert {"if": {"properties": {"stopped": {"const": True}}, "required": ["stopped"]},
-            "then": {"required": ["fault_description"]}} in schema["allOf"]
+    assert {
+        "if": {"properties": {"stopped": {"const": True}}, "required": ["stopped"]},
+        "then": {"required": ["fault_description"]},
+    } in schema["allOf"]
     assert repair.validate({**REPAIR_OK, "stopped": False}) == []
     assert repair.validate({**REPAIR_OK, "stopped": True}) == [("fields.fault_description", "is required")]
     # the same schema, used directly through jsonschema, agrees

@@ -41,7 +41,9 @@ def _load(path: Path) -> object:
 
 
 @pytest.mark.parametrize("path", SHIPPED, ids=lambda p: str(p.relative_to(ROOT)))
-def test_every_shipped_file_validates_and_names_the_schema(path: Path, validator: jsonschema.Draft202012Validator) -> None:
+def test_every_shipped_file_validates_and_names_the_schema(
+    path: Path, validator: jsonschema.Draft202012Validator
+) -> None:
     first = path.read_text(encoding="utf-8").splitlines()[0]
     assert first == "# yaml-language-server: $schema=../../schema/gongdan.schema.json"
     errors = [e.message for e in validator.iter_errors(_load(path))]

@@ -23,7 +23,7 @@ def document_type(kind: str, spec: type[Any], doc: str) -> type[Any]:
         f"{kind}Document",
         [
             ("apiVersion", Literal["gongdan/v1"]),
-            ("kind", Literal[kind]),  # type: ignore[valid-type]
+            ("kind", Literal[kind]),
             ("metadata", Metadata),
             ("spec", spec),
         ],

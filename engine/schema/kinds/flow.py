@@ -29,7 +29,7 @@ CATEGORIES: tuple[str, ...] = ("open", "active", "waiting", "resolved", "closed"
 CLOSING: frozenset[str] = frozenset({"resolved", "closed", "cancelled"})
 
 
-class State(Base, kw_only=True):
+class State(Base, frozen=True, kw_only=True):
     """A state of the flow; its category drives colours, queues, SLA clocks and reports."""
 
     id: Id
@@ -38,7 +38,7 @@ class State(Base, kw_only=True):
     description: Label | None = None
 
 
-class Who(Base, kw_only=True):
+class Who(Base, frozen=True, kw_only=True):
     """Who may perform a transition: holders of any listed role, or anyone in a listed relation."""
 
     roles: list[Id] = []
@@ -48,7 +48,7 @@ class Who(Base, kw_only=True):
     ] = []
 
 
-class Assignment(Party, kw_only=True):
+class Assignment(Party, frozen=True, kw_only=True):
     """Where work goes: a team and/or a person, picked by a strategy among the candidates."""
 
     strategy: Annotated[
@@ -57,7 +57,7 @@ class Assignment(Party, kw_only=True):
     ] = "fixed"
 
 
-class Effects(Base, kw_only=True):
+class Effects(Base, frozen=True, kw_only=True):
     """Changes a transition makes to the ticket."""
 
     fields: Annotated[dict[str, Any], Meta(description="Field values to set.")] = {}
@@ -70,7 +70,7 @@ class Effects(Base, kw_only=True):
 StateOrAny = Annotated[str, Meta(pattern=r"^([a-z][a-z0-9_]*|\*)$", max_length=64)]
 
 
-class Transition(Base, kw_only=True, rename={"from_": "from"}):
+class Transition(Base, frozen=True, kw_only=True, rename={"from_": "from"}):
     """A move from one or more states to another, offered as a button to those allowed."""
 
     id: Id
@@ -92,7 +92,7 @@ class Transition(Base, kw_only=True, rename={"from_": "from"}):
         return [self.from_] if isinstance(self.from_, str) else list(self.from_)
 
 
-class ApprovalLevel(Base, kw_only=True):
+class ApprovalLevel(Base, frozen=True, kw_only=True):
     """One level of an approval; levels run in order."""
 
     id: Id
@@ -103,7 +103,7 @@ class ApprovalLevel(Base, kw_only=True):
     on_rejected: Annotated[Id | None, Meta(description="State a rejection at this level leads to.")] = None
 
 
-class Approval(Base, kw_only=True):
+class Approval(Base, frozen=True, kw_only=True):
     """Approval in levels, run while the ticket is in a waiting state."""
 
     id: Id
@@ -114,7 +114,7 @@ class Approval(Base, kw_only=True):
     on_rejected: Id
 
 
-class RoutingRule(Base, kw_only=True):
+class RoutingRule(Base, frozen=True, kw_only=True):
     """A rule that dispatches new tickets; the first that matches wins, a rule without `when` is the default."""
 
     id: Id
@@ -122,7 +122,7 @@ class RoutingRule(Base, kw_only=True):
     assign: Assignment
 
 
-class FlowSpec(Base, kw_only=True):
+class FlowSpec(Base, frozen=True, kw_only=True):
     """States, transitions, approvals and routing of a kind of work."""
 
     label: Label | None = None

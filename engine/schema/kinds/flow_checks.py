@@ -20,9 +20,7 @@ _ORG_WORDS = ("ticket", "nearest", "any")
 
 def grants(role: Loaded, type_name: str, action: str) -> bool:
     """Whether a role's permissions include ``action`` on a ticket type (in any scope)."""
-    return any(
-        (g.types == "*" or type_name in g.types) and action in g.actions for g in role.spec.permissions
-    )
+    return any((g.types == "*" or type_name in g.types) and action in g.actions for g in role.spec.permissions)
 
 
 class _World:
@@ -39,28 +37,60 @@ class _World:
 
 def _check_party(ctx: Context, d: Loaded, at: tuple[str | int, ...], party: Party, w: _World, what: str) -> None:
     if party.role is not None and party.role not in w.roles:
-        ctx.report(d.diag("E306", (*at, "role"), f"{what} names unknown role '{party.role}'",
-                          did_you_mean(party.role, w.roles)))
+        ctx.report(
+            d.diag(
+                "E306", (*at, "role"), f"{what} names unknown role '{party.role}'", did_you_mean(party.role, w.roles)
+            )
+        )
     if party.team is not None and party.team not in w.teams:
-        ctx.report(d.diag("E307", (*at, "team"), f"{what} names unknown team '{party.team}'",
-                          did_you_mean(party.team, w.teams)))
+        ctx.report(
+            d.diag(
+                "E307", (*at, "team"), f"{what} names unknown team '{party.team}'", did_you_mean(party.team, w.teams)
+            )
+        )
     if party.org is not None and party.org not in _ORG_WORDS and party.org not in w.levels:
-        ctx.report(d.diag("E308", (*at, "org"), f"{what} narrows by unknown org level '{party.org}'",
-                          did_you_mean(party.org, [*_ORG_WORDS, *w.levels])
-                          or f"use ticket, nearest, any or a level id: {', '.join(w.levels) or 'none declared'}"))
+        ctx.report(
+            d.diag(
+                "E308",
+                (*at, "org"),
+                f"{what} narrows by unknown org level '{party.org}'",
+                did_you_mean(party.org, [*_ORG_WORDS, *w.levels])
+                or f"use ticket, nearest, any or a level id: {', '.join(w.levels) or 'none declared'}",
+            )
+        )
     if party.org is not None and party.role is None:
-        ctx.report(d.diag("E309", (*at, "org"), f"{what} narrows by org but names no role",
-                          "org picks role holders in the org tree: add role: ..."))
+        ctx.report(
+            d.diag(
+                "E309",
+                (*at, "org"),
+                f"{what} narrows by org but names no role",
+                "org picks role holders in the org tree: add role: ...",
+            )
+        )
     if not (party.role or party.team or party.user or party.relation):
         ctx.report(d.diag("E309", at, f"{what} names nobody", "name a role, team, user or relation"))
     if party.relation == "org_manager" and not w.has_org_managers:
-        ctx.report(d.diag("E309", (*at, "relation"), f"{what} names org_manager, but no org level has a manager_role",
-                          "set manager_role on a level of the OrgUnits tree"))
+        ctx.report(
+            d.diag(
+                "E309",
+                (*at, "relation"),
+                f"{what} names org_manager, but no org level has a manager_role",
+                "set manager_role on a level of the OrgUnits tree",
+            )
+        )
     if isinstance(party, Assignment) and party.strategy == "fixed" and party.role and not party.user:
-        ctx.report(d.diag("E309", (*at, "strategy"), f"{what} picks a role's holder with strategy fixed",
-                          "use round_robin or least_loaded to pick among the role's holders"))
+        ctx.report(
+            d.diag(
+                "E309",
+                (*at, "strategy"),
+                f"{what} picks a role's holder with strategy fixed",
+                "use round_robin or least_loaded to pick among the role's holders",
+            )
+        )
     if isinstance(party, Assignment) and party.strategy != "fixed" and not (party.team or party.role):
-        ctx.report(d.diag("E309", (*at, "strategy"), f"{what} uses {party.strategy} but names no team or role to pick from"))
+        ctx.report(
+            d.diag("E309", (*at, "strategy"), f"{what} uses {party.strategy} but names no team or role to pick from")
+        )
 
 
 def _graph(spec: FlowSpec) -> dict[str, set[str]]:
@@ -108,17 +138,37 @@ def _check_graph(ctx: Context, f: Loaded, spec: FlowSpec, states: dict[str, int]
     for s in spec.states:
         at = ("spec", "states", states[s.id], "id")
         if s.id not in reachable:
-            ctx.report(f.diag("E302", at, f"state '{s.id}' cannot be reached from the initial state '{spec.initial}'",
-                              "add a transition into it, or remove it"))
+            ctx.report(
+                f.diag(
+                    "E302",
+                    at,
+                    f"state '{s.id}' cannot be reached from the initial state '{spec.initial}'",
+                    "add a transition into it, or remove it",
+                )
+            )
         if s.category not in CLOSING and not edges.get(s.id):
-            ctx.report(f.diag("E303", at, f"state '{s.id}' ({s.category}) has no transition out; tickets would be stuck",
-                              "add a transition from it, or give it a resolved/closed/cancelled category"))
+            ctx.report(
+                f.diag(
+                    "E303",
+                    at,
+                    f"state '{s.id}' ({s.category}) has no transition out; tickets would be stuck",
+                    "add a transition from it, or give it a resolved/closed/cancelled category",
+                )
+            )
         elif s.id not in can_close:
-            ctx.report(f.diag("E304", at, f"no resolved, closed or cancelled state can be reached from '{s.id}'",
-                              "add a path from it to a closing state"))
+            ctx.report(
+                f.diag(
+                    "E304",
+                    at,
+                    f"no resolved, closed or cancelled state can be reached from '{s.id}'",
+                    "add a path from it to a closing state",
+                )
+            )
 
 
-def _type_facts(ctx: Context, types: list[Loaded], spec: FlowSpec, w: _World) -> list[tuple[Loaded, dict[str, FieldFacts]]]:
+def _type_facts(
+    ctx: Context, types: list[Loaded], spec: FlowSpec, w: _World
+) -> list[tuple[Loaded, dict[str, FieldFacts]]]:
     states = tuple(s.id for s in spec.states)
     return [
         (t, field_facts(t.spec, t.name, states, tuple(w.types), tuple(w.teams) or None, tuple(w.units) or None))
@@ -126,8 +176,17 @@ def _type_facts(ctx: Context, types: list[Loaded], spec: FlowSpec, w: _World) ->
     ]
 
 
-def _check_transition(ctx: Context, f: Loaded, i: int, tr: Transition, states: dict[str, int], w: _World,
-                      users: list[Loaded], facts: list[tuple[Loaded, dict[str, FieldFacts]]], seen: set[str]) -> None:
+def _check_transition(
+    ctx: Context,
+    f: Loaded,
+    i: int,
+    tr: Transition,
+    states: dict[str, int],
+    w: _World,
+    users: list[Loaded],
+    facts: list[tuple[Loaded, dict[str, FieldFacts]]],
+    seen: set[str],
+) -> None:
     at: tuple[str | int, ...] = ("spec", "transitions", i)
     if tr.from_ == "":
         ctx.report(f.diag("E103", at, f"transition '{tr.id}' has no 'from'", "name the state(s) it starts from"))
@@ -136,39 +195,82 @@ def _check_transition(ctx: Context, f: Loaded, i: int, tr: Transition, states: d
         for j, s in enumerate(sources):
             if s not in states:
                 where = (*at, "from") if isinstance(tr.from_, str) else (*at, "from", j)
-                ctx.report(f.diag("E203", where, f"transition '{tr.id}' starts from unknown state '{s}'",
-                                  did_you_mean(s, states)))
+                ctx.report(
+                    f.diag(
+                        "E203", where, f"transition '{tr.id}' starts from unknown state '{s}'", did_you_mean(s, states)
+                    )
+                )
     if tr.to not in states:
-        ctx.report(f.diag("E203", (*at, "to"), f"transition '{tr.id}' targets unknown state '{tr.to}'",
-                          did_you_mean(tr.to, states)))
+        ctx.report(
+            f.diag(
+                "E203",
+                (*at, "to"),
+                f"transition '{tr.id}' targets unknown state '{tr.to}'",
+                did_you_mean(tr.to, states),
+            )
+        )
     for j, r in enumerate(tr.who.roles):
         if r not in w.roles:
-            ctx.report(f.diag("E306", (*at, "who", "roles", j), f"transition '{tr.id}' names unknown role '{r}'",
-                              did_you_mean(r, w.roles)))
+            ctx.report(
+                f.diag(
+                    "E306",
+                    (*at, "who", "roles", j),
+                    f"transition '{tr.id}' names unknown role '{r}'",
+                    did_you_mean(r, w.roles),
+                )
+            )
     if tr.set is not None and tr.set.assign is not None:
         _check_party(ctx, f, (*at, "set", "assign"), tr.set.assign, w, f"transition '{tr.id}'")
     for t, tf in facts:
         for j, fid in enumerate(tr.require):
             if fid not in tf:
-                _unique(ctx, seen, f.diag("E213", (*at, "require", j),
+                _unique(
+                    ctx,
+                    seen,
+                    f.diag(
+                        "E213",
+                        (*at, "require", j),
                         f"transition '{tr.id}' requires field '{fid}', which ticket type '{t.name}' does not have",
-                        did_you_mean(fid, [x for x in tf if x not in ("type", "state", "priority")])))
-        for key in (tr.set.fields if tr.set else {}):
+                        did_you_mean(fid, [x for x in tf if x not in ("type", "state", "priority")]),
+                    ),
+                )
+        for key in tr.set.fields if tr.set else {}:
             if key not in t.spec.fields and key not in {x.id for x in t.spec.fields}:
-                _unique(ctx, seen, f.diag("E213", (*at, "set", "fields", key),
+                _unique(
+                    ctx,
+                    seen,
+                    f.diag(
+                        "E213",
+                        (*at, "set", "fields", key),
                         f"transition '{tr.id}' sets field '{key}', which ticket type '{t.name}' does not have",
-                        did_you_mean(key, [x.id for x in t.spec.fields]), key=True))
+                        did_you_mean(key, [x.id for x in t.spec.fields]),
+                        key=True,
+                    ),
+                )
         if tr.when is not None:
             report_problems(ctx, f, make_checker(tf)(tr.when, (*at, "when")), seen)
         if not _performable(tr, t, w):
             names = ", ".join(tr.who.roles) or "none"
-            _unique(ctx, seen, f.diag("E305", (*at, "who"),
+            _unique(
+                ctx,
+                seen,
+                f.diag(
+                    "E305",
+                    (*at, "who"),
                     f"transition '{tr.id}' cannot be performed by anyone who may view ticket type '{t.name}' "
                     f"(roles: {names})",
-                    "give one of its roles 'view' on the type, or add a relation such as assignee"))
+                    "give one of its roles 'view' on the type, or add a relation such as assignee",
+                ),
+            )
     if not users and not tr.who.roles and not tr.who.relations:
-        ctx.report(f.diag("E305", (*at, "who"), f"transition '{tr.id}' names nobody who may perform it",
-                          "add who: {roles: [...]} or who: {relations: [...]}"))
+        ctx.report(
+            f.diag(
+                "E305",
+                (*at, "who"),
+                f"transition '{tr.id}' names nobody who may perform it",
+                "add who: {roles: [...]} or who: {relations: [...]}",
+            )
+        )
 
 
 def _performable(tr: Transition, t: Loaded, w: _World) -> bool:
@@ -193,8 +295,15 @@ def _unique(ctx: Context, seen: set[str], d: Diagnostic) -> None:
         ctx.report(d)
 
 
-def _check_approvals(ctx: Context, f: Loaded, spec: FlowSpec, states: dict[str, int], w: _World,
-                     facts: list[tuple[Loaded, dict[str, FieldFacts]]], seen: set[str]) -> None:
+def _check_approvals(
+    ctx: Context,
+    f: Loaded,
+    spec: FlowSpec,
+    states: dict[str, int],
+    w: _World,
+    facts: list[tuple[Loaded, dict[str, FieldFacts]]],
+    seen: set[str],
+) -> None:
     ids: set[str] = set()
     used_states: dict[str, str] = {}
     for i, ap in enumerate(spec.approvals):
@@ -203,23 +312,45 @@ def _check_approvals(ctx: Context, f: Loaded, spec: FlowSpec, states: dict[str, 
             ctx.report(f.diag("E105", (*at, "id"), f"approval '{ap.id}' is declared twice"))
         ids.add(ap.id)
         if ap.state not in states:
-            ctx.report(f.diag("E203", (*at, "state"), f"approval '{ap.id}' runs in unknown state '{ap.state}'",
-                              did_you_mean(ap.state, states)))
+            ctx.report(
+                f.diag(
+                    "E203",
+                    (*at, "state"),
+                    f"approval '{ap.id}' runs in unknown state '{ap.state}'",
+                    did_you_mean(ap.state, states),
+                )
+            )
         else:
             if spec_category(spec, ap.state) != "waiting":
-                ctx.report(f.diag("E310", (*at, "state"),
-                                  f"approval '{ap.id}' runs in state '{ap.state}', which is not a waiting state",
-                                  "give the state category: waiting"))
+                ctx.report(
+                    f.diag(
+                        "E310",
+                        (*at, "state"),
+                        f"approval '{ap.id}' runs in state '{ap.state}', which is not a waiting state",
+                        "give the state category: waiting",
+                    )
+                )
             if ap.state in used_states:
-                ctx.report(f.diag("W312", (*at, "state"),
-                                  f"approval '{ap.id}' runs in the same state as '{used_states[ap.state]}'",
-                                  "only the first approval of a state runs"))
+                ctx.report(
+                    f.diag(
+                        "W312",
+                        (*at, "state"),
+                        f"approval '{ap.id}' runs in the same state as '{used_states[ap.state]}'",
+                        "only the first approval of a state runs",
+                    )
+                )
             used_states.setdefault(ap.state, ap.id)
         for key in ("on_approved", "on_rejected"):
             target = getattr(ap, key)
             if target not in states:
-                ctx.report(f.diag("E203", (*at, key), f"approval '{ap.id}' leads to unknown state '{target}'",
-                                  did_you_mean(target, states)))
+                ctx.report(
+                    f.diag(
+                        "E203",
+                        (*at, key),
+                        f"approval '{ap.id}' leads to unknown state '{target}'",
+                        did_you_mean(target, states),
+                    )
+                )
         level_ids: set[str] = set()
         for j, lv in enumerate(ap.levels):
             lat: tuple[str | int, ...] = (*at, "levels", j)
@@ -228,16 +359,27 @@ def _check_approvals(ctx: Context, f: Loaded, spec: FlowSpec, states: dict[str, 
             level_ids.add(lv.id)
             _check_party(ctx, f, (*lat, "approvers"), lv.approvers, w, f"approval level '{lv.id}'")
             if lv.on_rejected is not None and lv.on_rejected not in states:
-                ctx.report(f.diag("E203", (*lat, "on_rejected"),
-                                  f"approval level '{lv.id}' leads to unknown state '{lv.on_rejected}'",
-                                  did_you_mean(lv.on_rejected, states)))
+                ctx.report(
+                    f.diag(
+                        "E203",
+                        (*lat, "on_rejected"),
+                        f"approval level '{lv.id}' leads to unknown state '{lv.on_rejected}'",
+                        did_you_mean(lv.on_rejected, states),
+                    )
+                )
             if lv.when is not None:
                 for _t, tf in facts:
                     report_problems(ctx, f, make_checker(tf)(lv.when, (*lat, "when")), seen)
 
 
-def _check_routing(ctx: Context, f: Loaded, spec: FlowSpec, w: _World,
-                   facts: list[tuple[Loaded, dict[str, FieldFacts]]], seen: set[str]) -> None:
+def _check_routing(
+    ctx: Context,
+    f: Loaded,
+    spec: FlowSpec,
+    w: _World,
+    facts: list[tuple[Loaded, dict[str, FieldFacts]]],
+    seen: set[str],
+) -> None:
     ids: set[str] = set()
     earlier: list[tuple[str, Cond]] = []
     catch_all: str | None = None
@@ -248,9 +390,14 @@ def _check_routing(ctx: Context, f: Loaded, spec: FlowSpec, w: _World,
         ids.add(rule.id)
         _check_party(ctx, f, (*at, "assign"), rule.assign, w, f"routing rule '{rule.id}'")
         if catch_all is not None:
-            ctx.report(f.diag("W311", (*at, "id"), f"routing rule '{rule.id}' is never used: "
-                              f"rule '{catch_all}' before it matches every ticket",
-                              "move the rule without 'when' to the end"))
+            ctx.report(
+                f.diag(
+                    "W311",
+                    (*at, "id"),
+                    f"routing rule '{rule.id}' is never used: rule '{catch_all}' before it matches every ticket",
+                    "move the rule without 'when' to the end",
+                )
+            )
             continue
         if rule.when is None:
             catch_all = rule.id
@@ -262,10 +409,15 @@ def _check_routing(ctx: Context, f: Loaded, spec: FlowSpec, w: _World,
             continue
         for name, prior in earlier:
             if implies(cond, prior):
-                ctx.report(f.diag("W312", (*at, "when"),
-                                  f"routing rule '{rule.id}' is shadowed by '{name}': every ticket it matches, "
-                                  f"'{name}' matches first",
-                                  "put the narrower rule first, or remove it"))
+                ctx.report(
+                    f.diag(
+                        "W312",
+                        (*at, "when"),
+                        f"routing rule '{rule.id}' is shadowed by '{name}': every ticket it matches, "
+                        f"'{name}' matches first",
+                        "put the narrower rule first, or remove it",
+                    )
+                )
                 break
         earlier.append((rule.id, cond))
 
@@ -285,12 +437,24 @@ def check(ctx: Context) -> None:
                 ctx.report(f.diag("E105", ("spec", "states", i, "id"), f"state '{s.id}' is declared twice"))
             states.setdefault(s.id, i)
         if spec.initial not in states:
-            ctx.report(f.diag("E301", ("spec", "initial"), f"initial state '{spec.initial}' is not declared",
-                              did_you_mean(spec.initial, states)))
+            ctx.report(
+                f.diag(
+                    "E301",
+                    ("spec", "initial"),
+                    f"initial state '{spec.initial}' is not declared",
+                    did_you_mean(spec.initial, states),
+                )
+            )
         flow_users = users.get(f.name, [])
         if not flow_users:
-            ctx.report(f.diag("W313", ("metadata", "name"), f"flow '{f.name}' is not used by any ticket type",
-                              "point a ticket type's 'flow' at it, or remove it"))
+            ctx.report(
+                f.diag(
+                    "W313",
+                    ("metadata", "name"),
+                    f"flow '{f.name}' is not used by any ticket type",
+                    "point a ticket type's 'flow' at it, or remove it",
+                )
+            )
         facts = _type_facts(ctx, flow_users, spec, w)
         tids: set[str] = set()
         for i, tr in enumerate(spec.transitions):

@@ -13,7 +13,7 @@ from .base import Context, KindInfo, document_type
 __all__ = ["ORG_KIND", "TEAMS_KIND", "Level", "OrgUnit", "OrgUnitsSpec", "Team", "TeamsSpec", "walk_units"]
 
 
-class Level(Base, kw_only=True):
+class Level(Base, frozen=True, kw_only=True):
     """A level of the org tree, such as hq, region or store."""
 
     id: Id
@@ -24,7 +24,7 @@ class Level(Base, kw_only=True):
     ] = None
 
 
-class OrgUnit(Base, kw_only=True):
+class OrgUnit(Base, frozen=True, kw_only=True):
     """One unit of the org tree, with the units below it."""
 
     id: Id
@@ -33,14 +33,14 @@ class OrgUnit(Base, kw_only=True):
     children: list[OrgUnit] = []
 
 
-class OrgUnitsSpec(Base, kw_only=True):
+class OrgUnitsSpec(Base, frozen=True, kw_only=True):
     """The organisation as a tree; a set has at most one."""
 
     levels: list[Level] = []
     units: list[OrgUnit]
 
 
-class Team(Base, kw_only=True):
+class Team(Base, frozen=True, kw_only=True):
     """A group of people who handle tickets together; members are users in the database."""
 
     id: Id
@@ -49,7 +49,7 @@ class Team(Base, kw_only=True):
     org_unit: Annotated[Id | None, Meta(description="Org unit the team belongs to.")] = None
 
 
-class TeamsSpec(Base, kw_only=True):
+class TeamsSpec(Base, frozen=True, kw_only=True):
     """A list of teams."""
 
     teams: list[Team]

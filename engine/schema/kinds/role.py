@@ -18,7 +18,7 @@ Scope = Literal["own", "assigned", "team", "org_unit", "org_subtree", "all"]
 SCOPES: tuple[str, ...] = ("own", "assigned", "team", "org_unit", "org_subtree", "all")
 
 
-class Grant(Base, kw_only=True):
+class Grant(Base, frozen=True, kw_only=True):
     """What a role may do with some ticket types, and on which tickets."""
 
     types: Annotated[
@@ -39,7 +39,7 @@ class Grant(Base, kw_only=True):
     ] = "own"
 
 
-class RoleSpec(Base, kw_only=True):
+class RoleSpec(Base, frozen=True, kw_only=True):
     """A role held by users; transitions and approvals name roles to say who may act."""
 
     label: Label

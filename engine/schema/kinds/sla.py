@@ -21,10 +21,12 @@ DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _DURATION = re.compile(r"^(?:(\d+)d)?\s*(?:(\d+)h)?\s*(?:(\d+)m)?$")
 _HOURS = re.compile(r"^(\d{2}):(\d{2})-(\d{2}):(\d{2})$")
 
-Duration = Annotated[str, Meta(description="A duration such as 30m, 4h, 1d (a day is 24 hours of the calendar), 1h30m.")]
+Duration = Annotated[
+    str, Meta(description="A duration such as 30m, 4h, 1d (a day is 24 hours of the calendar), 1h30m.")
+]
 
 
-class Week(Base, kw_only=True):
+class Week(Base, frozen=True, kw_only=True):
     """Working hours per weekday, e.g. mon: ["09:00-12:00", "13:00-18:00"]; an empty list is a day off."""
 
     mon: list[str] = []
@@ -36,7 +38,7 @@ class Week(Base, kw_only=True):
     sun: list[str] = []
 
 
-class CalendarSpec(Base, kw_only=True):
+class CalendarSpec(Base, frozen=True, kw_only=True):
     """Business time: the clock of an SLA runs only inside working hours."""
 
     label: Label | None = None
@@ -50,7 +52,7 @@ class CalendarSpec(Base, kw_only=True):
     makeup_hours_from: Literal["mon", "tue", "wed", "thu", "fri"] = "mon"
 
 
-class Action(Base, kw_only=True):
+class Action(Base, frozen=True, kw_only=True):
     """Something done when an SLA target warns or breaches; give one or more of the keys."""
 
     notify: Annotated[list[Party], Meta(description="People to notify.")] = []
@@ -58,7 +60,7 @@ class Action(Base, kw_only=True):
     raise_priority: Annotated[Priority | None, Meta(description="Raise the priority to at least this.")] = None
 
 
-class Target(Base, kw_only=True):
+class Target(Base, frozen=True, kw_only=True):
     """One SLA target: how long until the first response or the resolution."""
 
     id: Id
@@ -71,15 +73,13 @@ class Target(Base, kw_only=True):
             )
         ),
     ]
-    within: Annotated[
-        Duration | dict[Priority, Duration], Meta(description="One duration, or one per priority.")
-    ]
+    within: Annotated[Duration | dict[Priority, Duration], Meta(description="One duration, or one per priority.")]
     warn_at: Annotated[int, Meta(description="Warn when this percentage of the time is used.")] = 75
     on_warning: list[Action] = []
     on_breach: list[Action] = []
 
 
-class SlaSpec(Base, kw_only=True):
+class SlaSpec(Base, frozen=True, kw_only=True):
     """An SLA policy; ticket types name it in their 'sla' key."""
 
     label: Label | None = None
@@ -123,22 +123,40 @@ def check_calendars(ctx: Context) -> None:
         try:
             zoneinfo.ZoneInfo(spec.timezone)
         except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-            ctx.report(d.diag("E603", ("spec", "timezone"), f"unknown time zone '{spec.timezone}'",
-                              "use an IANA name such as Asia/Shanghai or Europe/Berlin"))
+            ctx.report(
+                d.diag(
+                    "E603",
+                    ("spec", "timezone"),
+                    f"unknown time zone '{spec.timezone}'",
+                    "use an IANA name such as Asia/Shanghai or Europe/Berlin",
+                )
+            )
         for day in DAYS:
             ranges: list[tuple[int, int]] = []
             for i, text in enumerate(getattr(spec.week, day)):
                 parsed = parse_hours(text)
                 if parsed is None:
-                    ctx.report(d.diag("E604", ("spec", "week", day, i), f"'{text}' is not a range of working hours",
-                                      "write HH:MM-HH:MM with the start before the end, e.g. 09:00-12:00"))
+                    ctx.report(
+                        d.diag(
+                            "E604",
+                            ("spec", "week", day, i),
+                            f"'{text}' is not a range of working hours",
+                            "write HH:MM-HH:MM with the start before the end, e.g. 09:00-12:00",
+                        )
+                    )
                     continue
                 if any(parsed[0] < b and a < parsed[1] for a, b in ranges):
                     ctx.report(d.diag("E604", ("spec", "week", day, i), f"'{text}' overlaps another range of {day}"))
                 ranges.append(parsed)
         if not any(getattr(spec.week, day) for day in DAYS):
-            ctx.report(d.diag("E604", ("spec", "week"), f"calendar '{d.name}' has no working hours at all",
-                              "give at least one day a range such as 09:00-18:00"))
+            ctx.report(
+                d.diag(
+                    "E604",
+                    ("spec", "week"),
+                    f"calendar '{d.name}' has no working hours at all",
+                    "give at least one day a range such as 09:00-18:00",
+                )
+            )
         for key in ("holidays", "working_days"):
             for i, text in enumerate(getattr(spec, key)):
                 _check_date(ctx, d, ("spec", key, i), text)
@@ -155,8 +173,14 @@ def check_slas(ctx: Context) -> None:
     for d in ctx.of("SLA"):
         spec: SlaSpec = d.spec
         if spec.calendar is not None and spec.calendar not in calendars:
-            ctx.report(d.diag("E601", ("spec", "calendar"), f"SLA '{d.name}' uses unknown calendar '{spec.calendar}'",
-                              did_you_mean(spec.calendar, calendars)))
+            ctx.report(
+                d.diag(
+                    "E601",
+                    ("spec", "calendar"),
+                    f"SLA '{d.name}' uses unknown calendar '{spec.calendar}'",
+                    did_you_mean(spec.calendar, calendars),
+                )
+            )
         for t in bound.get(d.name, []):
             flow = flows.get(t.spec.flow)
             if flow is None:
@@ -164,12 +188,22 @@ def check_slas(ctx: Context) -> None:
             states = {s.id: s.category for s in flow.spec.states}
             for i, state in enumerate(spec.pause_in):
                 if state not in states:
-                    ctx.report(d.diag("E203", ("spec", "pause_in", i),
-                                      f"pause state '{state}' is not in flow '{flow.name}' of ticket type '{t.name}'",
-                                      did_you_mean(state, states)))
+                    ctx.report(
+                        d.diag(
+                            "E203",
+                            ("spec", "pause_in", i),
+                            f"pause state '{state}' is not in flow '{flow.name}' of ticket type '{t.name}'",
+                            did_you_mean(state, states),
+                        )
+                    )
                 elif states[state] in CLOSING:
-                    ctx.report(d.diag("E104", ("spec", "pause_in", i),
-                                      f"pause state '{state}' is a {states[state]} state; the clock already stops there"))
+                    ctx.report(
+                        d.diag(
+                            "E104",
+                            ("spec", "pause_in", i),
+                            f"pause state '{state}' is a {states[state]} state; the clock already stops there",
+                        )
+                    )
         ids: set[tuple[str, str]] = set()
         for i, target in enumerate(spec.targets):
             at: tuple[str | int, ...] = ("spec", "targets", i)
@@ -180,27 +214,40 @@ def check_slas(ctx: Context) -> None:
             for prio, text in within.items():
                 where = (*at, "within", prio) if prio else (*at, "within")
                 if parse_duration(text) is None:
-                    ctx.report(d.diag("E602", where, f"'{text}' is not a duration",
-                                      "write e.g. 30m, 4h, 1d or 1h30m"))
+                    ctx.report(d.diag("E602", where, f"'{text}' is not a duration", "write e.g. 30m, 4h, 1d or 1h30m"))
             if isinstance(target.within, dict):
                 missing = [p for p in PRIORITIES if p not in target.within]
                 if missing:
-                    ctx.report(d.diag("E103", (*at, "within"),
-                                      f"target '{target.id}' gives no time for priority {', '.join(missing)}",
-                                      "give every priority a time, or one duration for all"))
+                    ctx.report(
+                        d.diag(
+                            "E103",
+                            (*at, "within"),
+                            f"target '{target.id}' gives no time for priority {', '.join(missing)}",
+                            "give every priority a time, or one duration for all",
+                        )
+                    )
             if not 0 < target.warn_at < 100:
-                ctx.report(d.diag("E605", (*at, "warn_at"), f"warn_at {target.warn_at} must be between 1 and 99 (percent)"))
+                ctx.report(
+                    d.diag("E605", (*at, "warn_at"), f"warn_at {target.warn_at} must be between 1 and 99 (percent)")
+                )
             for key in ("on_warning", "on_breach"):
                 for j, action in enumerate(getattr(target, key)):
                     aat = (*at, key, j)
                     for k, party in enumerate(action.notify):
                         _check_party(ctx, d, (*aat, "notify", k), party, w, f"{key} of target '{target.id}'")
                     if action.reassign is not None and action.reassign not in w.teams:
-                        ctx.report(d.diag("E307", (*aat, "reassign"), f"reassigns to unknown team '{action.reassign}'",
-                                          did_you_mean(action.reassign, w.teams)))
+                        ctx.report(
+                            d.diag(
+                                "E307",
+                                (*aat, "reassign"),
+                                f"reassigns to unknown team '{action.reassign}'",
+                                did_you_mean(action.reassign, w.teams),
+                            )
+                        )
                     if not (action.notify or action.reassign or action.raise_priority):
-                        ctx.report(d.diag("E103", aat, "action does nothing",
-                                          "give notify, reassign or raise_priority"))
+                        ctx.report(
+                            d.diag("E103", aat, "action does nothing", "give notify, reassign or raise_priority")
+                        )
 
 
 CALENDAR_KIND = KindInfo(

@@ -15,19 +15,34 @@ from .base import Context, KindInfo, Loaded, document_type
 __all__ = ["KIND", "Field", "FieldType", "Option", "Section", "TicketTypeSpec", "field_facts", "option_values"]
 
 FieldType = Literal[
-    "text", "textarea", "integer", "decimal", "money", "date", "datetime", "boolean", "select",
-    "multiselect", "email", "phone", "url", "user", "team", "org_unit", "attachment",
+    "text",
+    "textarea",
+    "integer",
+    "decimal",
+    "money",
+    "date",
+    "datetime",
+    "boolean",
+    "select",
+    "multiselect",
+    "email",
+    "phone",
+    "url",
+    "user",
+    "team",
+    "org_unit",
+    "attachment",
 ]
 
 
-class Option(Base, kw_only=True):
+class Option(Base, frozen=True, kw_only=True):
     """One choice of a select or multiselect field."""
 
     value: Annotated[str, Meta(min_length=1, max_length=64, description="Stored value, never shown.")]
     label: Label | None = None
 
 
-class Field(Base, kw_only=True):
+class Field(Base, frozen=True, kw_only=True):
     """One field of a ticket type's form."""
 
     id: Id
@@ -39,9 +54,7 @@ class Field(Base, kw_only=True):
     required_when: Annotated[Condition | None, Meta(description="Required only while this condition holds.")] = None
     visible_when: Annotated[Condition | None, Meta(description="Shown only while this condition holds.")] = None
     default: Annotated[Any, Meta(description="Value filled in when the requester leaves the field empty.")] = None
-    options: Annotated[
-        list[str | Option] | None, Meta(description="Choices of a select or multiselect field.")
-    ] = None
+    options: Annotated[list[str | Option] | None, Meta(description="Choices of a select or multiselect field.")] = None
     min: Annotated[float | None, Meta(description="Smallest allowed number.")] = None
     max: Annotated[float | None, Meta(description="Largest allowed number.")] = None
     min_length: Annotated[int, Meta(ge=0)] | None = None
@@ -61,7 +74,7 @@ class Field(Base, kw_only=True):
     ] = None
 
 
-class Section(Base, kw_only=True):
+class Section(Base, frozen=True, kw_only=True):
     """A group of fields shown together on the form."""
 
     id: Id
@@ -69,7 +82,7 @@ class Section(Base, kw_only=True):
     fields: list[Id]
 
 
-class TitleSpec(Base, kw_only=True):
+class TitleSpec(Base, frozen=True, kw_only=True):
     """How the ticket title is asked for."""
 
     label: Label | None = None
@@ -77,7 +90,7 @@ class TitleSpec(Base, kw_only=True):
     max_length: Annotated[int, Meta(ge=10, le=500)] = 200
 
 
-class TicketTypeSpec(Base, kw_only=True):
+class TicketTypeSpec(Base, frozen=True, kw_only=True):
     """A kind of request: its form and the flow it follows."""
 
     label: Label
@@ -96,9 +109,14 @@ def option_values(f: Field) -> tuple[str, ...] | None:
     return tuple(o if isinstance(o, str) else o.value for o in f.options)
 
 
-def field_facts(spec: TicketTypeSpec, type_name: str, states: tuple[str, ...] | None,
-                type_names: tuple[str, ...] = (), teams: tuple[str, ...] | None = None,
-                org_units: tuple[str, ...] | None = None) -> dict[str, FieldFacts]:
+def field_facts(
+    spec: TicketTypeSpec,
+    type_name: str,
+    states: tuple[str, ...] | None,
+    type_names: tuple[str, ...] = (),
+    teams: tuple[str, ...] | None = None,
+    org_units: tuple[str, ...] | None = None,
+) -> dict[str, FieldFacts]:
     """What conditions may test on a ticket of this type: its fields plus type, state, priority."""
     facts: dict[str, FieldFacts] = {
         "type": FieldFacts("select", tuple(type_names) or (type_name,)),
@@ -134,21 +152,39 @@ def _check_field(ctx: Context, t: Loaded, i: int, f: Field) -> None:
                     _report(ctx, t, "E105", (*at, "options", j), f"option '{v}' appears twice in field '{f.id}'")
                 seen.add(v)
     elif values is not None:
-        _report(ctx, t, "E210", (*at, "options"), f"options are only for select and multiselect, not {f.type}",
-                "remove options or change the type to select")
+        _report(
+            ctx,
+            t,
+            "E210",
+            (*at, "options"),
+            f"options are only for select and multiselect, not {f.type}",
+            "remove options or change the type to select",
+        )
     if f.pattern is not None:
         try:
             re.compile(f.pattern)
         except re.error as exc:
-            _report(ctx, t, "E208", (*at, "pattern"), f"pattern of '{f.id}' is not a valid regular expression: {exc.msg}")
+            _report(
+                ctx, t, "E208", (*at, "pattern"), f"pattern of '{f.id}' is not a valid regular expression: {exc.msg}"
+            )
     if f.min is not None and f.max is not None and f.min > f.max:
         _report(ctx, t, "E209", (*at, "min"), f"min {f.min:g} is greater than max {f.max:g} in '{f.id}'")
     if f.min_length is not None and f.max_length is not None and f.min_length > f.max_length:
-        _report(ctx, t, "E209", (*at, "min_length"),
-                f"min_length {f.min_length} is greater than max_length {f.max_length} in '{f.id}'")
+        _report(
+            ctx,
+            t,
+            "E209",
+            (*at, "min_length"),
+            f"min_length {f.min_length} is greater than max_length {f.max_length} in '{f.id}'",
+        )
     if f.type != "attachment" and (f.max_files is not None or f.accept is not None):
-        _report(ctx, t, "E210", (*at, "max_files" if f.max_files is not None else "accept"),
-                f"max_files and accept are only for attachment fields, not {f.type}")
+        _report(
+            ctx,
+            t,
+            "E210",
+            (*at, "max_files" if f.max_files is not None else "accept"),
+            f"max_files and accept are only for attachment fields, not {f.type}",
+        )
     if f.default is not None:
         problem = _default_problem(f, values)
         if problem:
@@ -179,8 +215,9 @@ def _default_problem(f: Field, values: tuple[str, ...] | None) -> str | None:
     return None
 
 
-def _report(ctx: Context, t: Loaded, code: str, path: tuple[str | int, ...], message: str,
-            hint: str | None = None) -> None:
+def _report(
+    ctx: Context, t: Loaded, code: str, path: tuple[str | int, ...], message: str, hint: str | None = None
+) -> None:
     ctx.report(t.diag(code, path, message, hint))
 
 
@@ -207,14 +244,26 @@ def check(ctx: Context) -> None:
         states: tuple[str, ...] | None = None
         initial: str | None = None
         if flow is None:
-            _report(ctx, t, "E201", ("spec", "flow"), f"ticket type '{t.name}' follows unknown flow '{spec.flow}'",
-                    did_you_mean(spec.flow, flows))
+            _report(
+                ctx,
+                t,
+                "E201",
+                ("spec", "flow"),
+                f"ticket type '{t.name}' follows unknown flow '{spec.flow}'",
+                did_you_mean(spec.flow, flows),
+            )
         else:
             states = tuple(s.id for s in flow.spec.states)
             initial = flow.spec.initial
         if spec.sla is not None and spec.sla not in slas:
-            _report(ctx, t, "E212", ("spec", "sla"), f"ticket type '{t.name}' uses unknown SLA policy '{spec.sla}'",
-                    did_you_mean(spec.sla, slas))
+            _report(
+                ctx,
+                t,
+                "E212",
+                ("spec", "sla"),
+                f"ticket type '{t.name}' uses unknown SLA policy '{spec.sla}'",
+                did_you_mean(spec.sla, slas),
+            )
         seen: set[str] = set()
         for i, f in enumerate(spec.fields):
             if f.id in seen:
@@ -233,29 +282,51 @@ def check(ctx: Context) -> None:
             if f.required and f.visible_when is not None and initial is not None:
                 cond, problems = parse_condition(f.visible_when)
                 if not problems and to_json_schema(cond, known) is False:
-                    _report(ctx, t, "E206", (*at, "visible_when"),
-                            f"required field '{f.id}' is hidden on the create form (state '{initial}')",
-                            "use required_when to require it only in the states where it is shown")
+                    _report(
+                        ctx,
+                        t,
+                        "E206",
+                        (*at, "visible_when"),
+                        f"required field '{f.id}' is hidden on the create form (state '{initial}')",
+                        "use required_when to require it only in the states where it is shown",
+                    )
             for j, s in enumerate(f.editable_in or []):
                 if states is not None and s not in states:
-                    _report(ctx, t, "E203", (*at, "editable_in", j), f"field '{f.id}' names unknown state '{s}'",
-                            did_you_mean(s, states))
+                    _report(
+                        ctx,
+                        t,
+                        "E203",
+                        (*at, "editable_in", j),
+                        f"field '{f.id}' names unknown state '{s}'",
+                        did_you_mean(s, states),
+                    )
         if spec.layout is not None:
             placed: set[str] = set()
             for i, section in enumerate(spec.layout):
                 for j, fid in enumerate(section.fields):
                     where = ("spec", "layout", i, "fields", j)
                     if fid not in seen:
-                        _report(ctx, t, "E211", where, f"layout section '{section.id}' names unknown field '{fid}'",
-                                did_you_mean(fid, seen))
+                        _report(
+                            ctx,
+                            t,
+                            "E211",
+                            where,
+                            f"layout section '{section.id}' names unknown field '{fid}'",
+                            did_you_mean(fid, seen),
+                        )
                     elif fid in placed:
                         _report(ctx, t, "E105", where, f"field '{fid}' is placed in the layout twice")
                     placed.add(fid)
             for i, f in enumerate(spec.fields):
                 if f.id not in placed:
-                    _report(ctx, t, "W214", ("spec", "fields", i, "id"),
-                            f"field '{f.id}' is not placed in any layout section; it is shown last",
-                            "add it to a section's fields")
+                    _report(
+                        ctx,
+                        t,
+                        "W214",
+                        ("spec", "fields", i, "id"),
+                        f"field '{f.id}' is not placed in any layout section; it is shown last",
+                        "add it to a section's fields",
+                    )
 
 
 def _team_ids(ctx: Context) -> list[dict[str, str]]:
