@@ -16,7 +16,7 @@ from .kinds import KINDS, Context, Loaded
 from .kinds.org import walk_units
 from .loader import load_definitions
 
-__all__ = ["CheckResult", "check_definitions", "compile_loaded"]
+__all__ = ["CheckResult", "catalog_from_snapshot", "check_definitions", "compile_loaded"]
 
 
 class CheckResult(msgspec.Struct, frozen=True):
@@ -118,3 +118,17 @@ def compile_loaded(loaded: list[Loaded]) -> Catalog:
         ),
         snapshot=snapshot,
     )
+
+
+def catalog_from_snapshot(snapshot: bytes) -> Catalog:
+    """Rebuild the Catalog of a stored definition version (tickets keep the rules they were raised under)."""
+    from .source import SourceDoc
+
+    docs = msgspec.json.decode(snapshot)
+    loaded = []
+    for raw in docs:
+        info = KINDS[raw["kind"]]
+        doc = msgspec.convert(raw, info.document, strict=True)
+        src = SourceDoc(file=f"<stored>/{info.folder}/{doc.metadata.name}.yaml", data=raw)
+        loaded.append(Loaded(source=src, doc=doc))
+    return compile_loaded(loaded)

@@ -88,7 +88,6 @@ CODES: dict[str, str] = {
     "W311": "routing rule is never used",
     "W312": "rule is shadowed by an earlier rule",
     "W313": "flow is not used by any ticket type",
-    "E314": "a user-valued setting names a field of another type",
     # roles
     "E401": "role names an unknown ticket type",
     "E402": "sensitive-field grant names an unknown field",

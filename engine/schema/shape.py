@@ -181,6 +181,21 @@ def _errors(
     yield "E104", path, f"{_where(path)}: {err.message}", None, False
 
 
+_MSGSPEC_AT = re.compile(r"- at (?:`key` in )?`\$([^`]*)`$")
+_MSGSPEC_STEP = re.compile(r"\.([^.\[]+)|\[(\d+|\.\.\.)\]")
+
+
+def _msgspec_path(message: str) -> Path_:
+    """The path msgspec names at the end of its message (``- at `$.spec.fields[0]```), up to an unknown key."""
+    m = _MSGSPEC_AT.search(message)
+    path: list[str | int] = []
+    for name, index in _MSGSPEC_STEP.findall(m[1] if m else ""):
+        if index == "...":
+            break
+        path.append(int(index) if index else name)
+    return tuple(path)
+
+
 def shape(src: SourceDoc) -> Loaded | list[Diagnostic]:
     """The typed definition in ``src``, or every structural problem it has."""
     data = src.data
@@ -196,7 +211,7 @@ def shape(src: SourceDoc) -> Loaded | list[Diagnostic]:
     if kind is None:
         problems.append(src.diag("E103", (), "missing key 'kind'", f"use one of: {', '.join(KINDS)}"))
         return problems
-    if kind not in KINDS:
+    if not isinstance(kind, str) or kind not in KINDS:
         problems.append(
             src.diag(
                 "E108",
@@ -221,6 +236,6 @@ def shape(src: SourceDoc) -> Loaded | list[Diagnostic]:
                 seen.add((code, path, message))
                 problems.append(src.diag(code, path, message, hint, key=at_key))
         if not problems:  # msgspec is stricter than the schema somewhere: report its own words
-            problems.append(src.diag("E102", (), str(first)))
+            problems.append(src.diag("E102", _msgspec_path(str(first)), str(first)))
         problems.sort(key=lambda d: (d.line, d.col))
         return problems

@@ -259,8 +259,12 @@ def read_source(path: Path, display: str) -> SourceDoc | list[Diagnostic]:
         return fail("E006", "file contains NUL bytes; it is not a text file")
     deep = _too_deep(text)
     if deep is not None:
-        return fail("E005", f"document is nested more than {MAX_DEPTH} levels deep", *deep,
-                    "remove recursive or repeated aliases")
+        return fail(
+            "E005",
+            f"document is nested more than {MAX_DEPTH} levels deep",
+            *deep,
+            "remove recursive or repeated aliases",
+        )
     loader = _Loader(text)
     try:
         root = loader.get_single_node()

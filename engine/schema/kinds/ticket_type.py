@@ -163,10 +163,9 @@ def _check_field(ctx: Context, t: Loaded, i: int, f: Field) -> None:
     if f.pattern is not None:
         try:
             re.compile(f.pattern)
-        except re.error as exc:
-            _report(
-                ctx, t, "E208", (*at, "pattern"), f"pattern of '{f.id}' is not a valid regular expression: {exc.msg}"
-            )
+        except (re.error, OverflowError, RecursionError) as exc:  # a{99999999999} overflows, (((...))) recurses
+            why = exc.msg if isinstance(exc, re.error) else "it is too large or nested too deeply"
+            _report(ctx, t, "E208", (*at, "pattern"), f"pattern of '{f.id}' is not a valid regular expression: {why}")
     if f.min is not None and f.max is not None and f.min > f.max:
         _report(ctx, t, "E209", (*at, "min"), f"min {f.min:g} is greater than max {f.max:g} in '{f.id}'")
     if f.min_length is not None and f.max_length is not None and f.min_length > f.max_length:
