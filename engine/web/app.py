@@ -1,0 +1,61 @@
+"""Build the litestar application for one definition set and one database."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from litestar import Litestar
+from litestar.datastructures import State
+from litestar.openapi import OpenAPIConfig
+
+from engine.runtime import storage
+from engine.runtime.service import Catalogs, TicketService
+from engine.schema import Catalog, check_definitions, format_diagnostics
+
+from .api import ROUTES
+from .problems import EXCEPTION_HANDLERS
+
+__all__ = ["DefinitionsInvalid", "create_app", "load_catalog"]
+
+MAX_BODY = int(os.environ.get("GONGDAN_MAX_UPLOAD_MB", "20")) * 1024 * 1024 + 64 * 1024
+
+
+class DefinitionsInvalid(RuntimeError):
+    """The definitions do not compile: the server refuses to start on them."""
+
+
+def load_catalog(definitions: Path) -> Catalog:
+    result = check_definitions(definitions)
+    if result.catalog is None:
+        errors = [d for d in result.diagnostics if d.severity == "error"]
+        raise DefinitionsInvalid(f"{definitions} has {len(errors)} errors:\n{format_diagnostics(errors)}")
+    return result.catalog
+
+
+def create_app(definitions: Path | Catalog, database_url: str | None = None) -> Litestar:
+    """The app; on start-up it opens (and creates or upgrades) the database and records the definition version."""
+    catalog = definitions if isinstance(definitions, Catalog) else load_catalog(definitions)
+    holder: dict[str, Any] = {}
+
+    async def start(app: Litestar) -> None:
+        holder["engine"] = await storage.open_database(database_url)
+        await storage.record_definition_version(catalog)
+        app.state.service = TicketService(Catalogs(catalog))
+
+    async def stop(app: Litestar) -> None:
+        if "engine" in holder:
+            await storage.close_database(holder.pop("engine"))
+
+    return Litestar(
+        route_handlers=ROUTES,
+        on_startup=[start],
+        on_shutdown=[stop],
+        exception_handlers=EXCEPTION_HANDLERS,
+        openapi_config=OpenAPIConfig(
+            title="Gongdan", version="1.0.0", description="Work orders: raise, assign, handle, archive."
+        ),
+        request_max_body_size=MAX_BODY,
+        state=State({"catalog": catalog}),
+    )

@@ -1,0 +1,208 @@
+"""The repository API the ticket services build on: create, load, update, count, find, search."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta, timezone
+
+import pytest
+
+from engine.runtime import auth
+from engine.runtime.errors import NotFound, StaleTicket
+from engine.runtime.model import Actor
+from engine.runtime.storage import (
+    DuplicateRequest,
+    NewEvent,
+    NewTicket,
+    fetch_ticket,
+    find_users,
+    insert_ticket,
+    is_foreign_key_violation,
+    open_ticket_counts,
+    search_clause,
+    search_text_for,
+    ticket_for_idempotency_key,
+    ticket_select,
+    transaction,
+    update_ticket,
+)
+from engine.runtime.storage.tables import Approval, Ticket, TicketEvent
+
+from .conftest import Backend
+
+pytestmark = pytest.mark.anyio
+
+
+async def _people() -> tuple[Actor, Actor, Actor]:
+    # No passwords: argon2 is slow on purpose, and these tests are not about sign-in.
+    ann = await auth.create_user("ann", None, roles=["worker"], org_unit="workshop_a")
+    tom = await auth.create_user("tom", None, roles=["technician"], teams=["mechanical"], org_unit="factory")
+    tim = await auth.create_user("tim", None, roles=["technician"], teams=["mechanical", "electrical"],
+                                 org_unit="factory")
+    return ann, tom, tim
+
+
+def _new(requester: int, title: str = "3号冲床漏油", **kw: object) -> NewTicket:
+    base: dict[str, object] = dict(
+        type="equipment_repair", title=title, state="reported", state_category="open", priority="high",
+        requester_id=requester, definition_version="v1", fields={"device_no": "MO-0042", "stopped": True},
+        team="mechanical", org_unit="workshop_a")
+    base.update(kw)
+    return NewTicket(**base)  # type: ignore[arg-type]
+
+
+async def test_insert_and_fetch(db: Backend) -> None:
+    ann, tom, _ = await _people()
+    due = datetime(2030, 1, 1, 12, 0, tzinfo=UTC)
+    t = await insert_ticket(_new(ann.id, assignee_id=tom.id, resolution_due_at=due), events=[
+        NewEvent("created", actor_id=ann.id, to_state="reported"),
+        NewEvent("routed", data={"rule": "moulding_to_mechanical"}),
+    ])
+    assert (t.id, t.number, t.requester, t.assignee, t.row_version) == (1, "GD-000001", "ann", "tom", 1)
+    assert (t.requester_id, t.assignee_id, t.state_category, t.resolution_due_at) == (ann.id, tom.id, "open", due)
+    assert t.fields == {"device_no": "MO-0042", "stopped": True}
+    assert t.created_at is not None and t.created_at.tzinfo is not None
+    assert t.values()["state"] == "reported"
+    assert await fetch_ticket(t.id) == t
+    assert await fetch_ticket(t.id, for_update=True) == t
+    assert await fetch_ticket(999) is None
+
+    second = await insert_ticket(_new(ann.id, "空调不制冷"))
+    assert second.number == "GD-000002" and second.assignee is None
+
+    events = await TicketEvent.select(TicketEvent.kind, TicketEvent.actor_id, TicketEvent.data).where(
+        TicketEvent.ticket_id == t.id).order_by(TicketEvent.id).output(load_json=True).run()
+    assert events == [{"kind": "created", "actor_id": ann.id, "data": {}},
+                      {"kind": "routed", "actor_id": None, "data": {"rule": "moulding_to_mechanical"}}]
+
+    await Approval.insert(Approval(ticket_id=t.id, approval_id="a", level_id="l1", approver_id=tom.id)).run()
+    loaded = await fetch_ticket(t.id)
+    assert loaded is not None and loaded.approvers == frozenset({"tom"})
+
+
+async def test_failed_insert_leaves_nothing(db: Backend) -> None:
+    ann, _, _ = await _people()
+    with pytest.raises(Exception) as info:
+        await insert_ticket(_new(ann.id, assignee_id=12345), events=[NewEvent("created")])
+    assert is_foreign_key_violation(info.value)
+    assert (await Ticket.count().run(), await TicketEvent.count().run()) == (0, 0)
+
+
+async def test_transaction_groups_calls_and_rolls_back(db: Backend) -> None:
+    ann, _, _ = await _people()
+    with pytest.raises(RuntimeError):
+        async with transaction():
+            await insert_ticket(_new(ann.id))
+            await insert_ticket(_new(ann.id))
+            raise RuntimeError("boom")
+    assert await Ticket.count().run() == 0
+
+
+async def test_update_checks_row_version(db: Backend) -> None:
+    ann, tom, _ = await _people()
+    t = await insert_ticket(_new(ann.id))
+    moved = await update_ticket(t.id, 1, {"state": "accepted", "state_category": "active", "assignee_id": tom.id},
+                                events=[NewEvent("transition", actor_id=tom.id, from_state="reported",
+                                                 to_state="accepted", data={"transition": "accept"})])
+    assert (moved.state, moved.assignee, moved.row_version) == ("accepted", "tom", 2)
+    assert moved.updated_at is not None and t.updated_at is not None and moved.updated_at >= t.updated_at
+
+    with pytest.raises(StaleTicket) as info:
+        await update_ticket(t.id, 1, {"state": "cancelled"}, events=[NewEvent("transition")])
+    assert (info.value.expected, info.value.actual) == (1, 2)
+    assert await TicketEvent.count().where(TicketEvent.ticket_id == t.id).run() == 1
+    with pytest.raises(NotFound):
+        await update_ticket(999, 1, {"state": "x"})
+    edited = await update_ticket(t.id, 2, {"fields": {"device_no": "MO-0043", "parts": ["轴承"]}})
+    assert edited.fields == {"device_no": "MO-0043", "parts": ["轴承"]} and edited.row_version == 3
+    with pytest.raises(KeyError, match="not updatable: number, row_version"):
+        await update_ticket(t.id, 3, {"number": "GD-9", "row_version": 7})
+
+
+async def test_idempotency_key(db: Backend) -> None:
+    ann, tom, _ = await _people()
+    t = await insert_ticket(_new(ann.id), idempotency_key="form-123")
+    with pytest.raises(DuplicateRequest) as info:
+        await insert_ticket(_new(ann.id), idempotency_key="form-123")
+    assert info.value.ticket_id == t.id
+    assert await ticket_for_idempotency_key(ann.id, "form-123") == t.id
+    other = await insert_ticket(_new(tom.id), idempotency_key="form-123")  # keys are per user
+    assert other.id != t.id
+    assert await Ticket.count().run() == 2
+
+
+async def test_open_ticket_counts(db: Backend) -> None:
+    ann, tom, tim = await _people()
+    for _ in range(2):
+        await insert_ticket(_new(ann.id, assignee_id=tom.id))
+    await insert_ticket(_new(ann.id, assignee_id=tim.id, state="done", state_category="resolved"))
+    await insert_ticket(_new(ann.id, assignee_id=tim.id, state="in_repair", state_category="active"))
+    assert await open_ticket_counts([tom.id, tim.id, ann.id]) == {tom.id: 2, tim.id: 1, ann.id: 0}
+    assert await open_ticket_counts([]) == {}
+
+
+async def test_find_users(db: Backend) -> None:
+    ann, tom, tim = await _people()
+    assert await find_users(role="technician") == [tom, tim]
+    assert await find_users(team="electrical") == [tim]
+    assert await find_users(role="technician", team="mechanical", org_units=["factory"]) == [tom, tim]
+    assert await find_users(org_units=["workshop_a"]) == [ann]
+    assert await find_users(org_units=[]) == []
+    await auth.set_active(tom, False)
+    assert await find_users(role="technician") == [tim]
+    assert await find_users(role="technician", active_only=False) == [tom, tim]
+
+
+async def _search(text: str, **where: object) -> list[str]:
+    query = ticket_select().where(search_clause(text))
+    for column, value in where.items():
+        query = query.where(Ticket._meta.get_column_by_name(column) == value)
+    return [r["number"] for r in await query.order_by(Ticket.id).run()]
+
+
+async def test_substring_search_chinese_and_latin(db: Backend) -> None:
+    ann, _, _ = await _people()
+    await insert_ticket(_new(ann.id, "3号冲床漏油", fields={"device_no": "MO-0042", "note": "50%_done"}))
+    await insert_ticket(_new(ann.id, "注塑机温度过高", org_unit="factory", fields={"device_no": "PR-0007"}))
+    await insert_ticket(_new(ann.id, "Conveyor belt noise", fields={"device_no": "CV-1234"}))
+
+    assert await _search("漏油") == ["GD-000001"]  # two characters: below a trigram
+    assert await _search("冲床漏油") == ["GD-000001"]
+    assert await _search("温度过高", org_unit="factory") == ["GD-000002"]
+    assert await _search("温度过高", org_unit="workshop_a") == []
+    assert await _search("mo-0042") == ["GD-000001"]  # case-insensitive
+    assert await _search("BELT") == ["GD-000003"]
+    assert await _search("conveyor  belt") == ["GD-000003"]  # spaces are part of the text
+    assert await _search("GD-000002") == ["GD-000002"]
+    assert await _search("50%_") == ["GD-000001"]  # wildcards are literal
+    assert await _search("%") == ["GD-000001"]
+    assert await _search('"') == []
+    assert await _search("不存在的") == []
+
+    t = await fetch_ticket(3)
+    assert t is not None
+    await update_ticket(3, t.row_version, {"search_text": "传送带异响"})
+    assert await _search("传送带异响") == ["GD-000003"]
+    assert await _search("belt") == []
+
+
+def test_search_text_for() -> None:
+    text = search_text_for("GD-000001", " 3号冲床\n漏油 ", {
+        "device_no": "MO-0042", "stopped": True, "cost": 12.5, "parts": ["轴承", {"n": 2}], "photos": ["abc"],
+        "empty": None,
+    }, skip=["photos"])
+    assert text == "GD-000001 3号冲床 漏油 MO-0042 12.5 轴承 2"
+
+
+async def test_due_times_are_comparable(db: Backend) -> None:
+    ann, _, _ = await _people()
+    now = datetime(2030, 1, 1, 8, 0, tzinfo=UTC)
+    beijing = datetime(2030, 1, 2, 1, 0, tzinfo=timezone(timedelta(hours=8)))  # 17:00 UTC
+    await insert_ticket(_new(ann.id, resolution_due_at=now + timedelta(hours=1)))
+    await insert_ticket(_new(ann.id, resolution_due_at=beijing))
+    await insert_ticket(_new(ann.id))
+    overdue_at = now + timedelta(hours=2)
+    rows = await Ticket.select(Ticket.number, Ticket.resolution_due_at).where(
+        Ticket.resolution_due_at < overdue_at).run()
+    assert [r["number"] for r in rows] == ["GD-000001"]
+    t2 = await fetch_ticket(2)
+    assert t2 is not None and t2.resolution_due_at == beijing
