@@ -155,8 +155,6 @@ def test_base_is_valid(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("name", fixture_names())
 def test_fixture(name: str, tmp_path: Path) -> None:
-    if name in RESERVED:
-        pytest.skip(f"{name} is reserved: {RESERVED[name]}")
     check_fixture(name, tmp_path)
 
 

@@ -2,7 +2,7 @@
 
 PostgreSQL comes from ``GONGDAN_TEST_POSTGRES`` (an admin URL, default the local server); the
 session creates its own database ``gongdan_test_<pid>``, migrates it once, empties it before
-each test and drops it at the end. ``GONGDAN_TEST_POSTGRES=skip`` runs the SQLite half only.
+each test and drops it at the end.
 """
 
 from __future__ import annotations
@@ -66,13 +66,8 @@ def drop_pg_database(name: str) -> None:
     asyncio.run(pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
-def _postgres_params() -> list[object]:
-    if ADMIN_URL == "skip":
-        return [pytest.param("postgres", marks=pytest.mark.skip(reason="GONGDAN_TEST_POSTGRES=skip"))]
-    return ["postgres"]
-
-
-BACKENDS = ["sqlite", *_postgres_params()]
+# Both databases always run: the PostgreSQL half is the production path.
+BACKENDS = ["sqlite", "postgres"]
 
 
 @pytest.fixture(scope="session")
