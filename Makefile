@@ -15,7 +15,10 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 run: $(STAMP)
-	$(BIN)/gongdan check definitions --verbose
+	$(BIN)/gongdan check definitions
+	$(BIN)/gongdan demo
+	@echo "Open http://127.0.0.1:8000/ and sign in as any user above."
+	$(BIN)/gongdan serve --host 127.0.0.1 --port 8000
 
 services:
 	bash .ci/services.sh

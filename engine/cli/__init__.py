@@ -6,13 +6,14 @@ import argparse
 import sys
 from collections.abc import Callable, Sequence
 
-from . import definitions
+from . import definitions, server
 
 __all__ = ["main"]
 
 # Each module adds its subcommands to the parser; the handler it sets returns the exit code.
 _MODULES: list[Callable[[argparse._SubParsersAction[argparse.ArgumentParser]], None]] = [
     definitions.register,
+    server.register,
 ]
 
 

@@ -1,0 +1,77 @@
+"""``gongdan serve`` and ``gongdan demo``."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+from pathlib import Path
+
+from engine.runtime import storage
+from engine.runtime.demo import DEMO_PASSWORD, seed_demo
+from engine.runtime.service import Catalogs, TicketService
+from engine.web.app import DefinitionsInvalid, load_catalog
+
+__all__ = ["register"]
+
+
+def _definitions(args: argparse.Namespace) -> Path:
+    return Path(args.definitions or os.environ.get("GONGDAN_DEFINITIONS", "definitions"))
+
+
+def _serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from engine.web.app import create_app
+
+    try:
+        catalog = load_catalog(_definitions(args))
+    except DefinitionsInvalid as exc:
+        print(f"gongdan: error: {exc}", file=sys.stderr)
+        return 1
+    url = storage.database_url()
+    print(f"Gongdan on http://{args.host}:{args.port}/ — database {storage.describe(url)}, "
+          f"definition version {catalog.version[:12]}", flush=True)
+    uvicorn.run(create_app(catalog, url), host=args.host, port=args.port, log_level=args.log_level,
+                access_log=args.access_log)
+    return 0
+
+
+async def _seed(definitions: Path) -> int:
+    catalog = load_catalog(definitions)
+    engine = await storage.open_database()
+    try:
+        await storage.record_definition_version(catalog)
+        users, made = await seed_demo(catalog, TicketService(Catalogs(catalog)))
+    finally:
+        await storage.close_database(engine)
+    print(f"demo: {len(users)} users (password '{DEMO_PASSWORD}'), {made} new tickets")
+    width = max(len(u.username) for u in users)
+    for u in users:
+        print(f"  {u.username:<{width}}  {', '.join(u.roles):<22} {u.org_unit or ''}")
+    return 0
+
+
+def _demo(args: argparse.Namespace) -> int:
+    try:
+        return asyncio.run(_seed(_definitions(args)))
+    except DefinitionsInvalid as exc:
+        print(f"gongdan: error: {exc}", file=sys.stderr)
+        return 1
+    except storage.DatabaseConfigError as exc:
+        print(f"gongdan: error: {exc}", file=sys.stderr)
+        return 1
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser("serve", help="run the web server (creates or upgrades the database first)")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8000)
+    p.add_argument("--definitions", help="definition folder (default $GONGDAN_DEFINITIONS or ./definitions)")
+    p.add_argument("--log-level", default="info", choices=("critical", "error", "warning", "info", "debug"))
+    p.add_argument("--access-log", action=argparse.BooleanOptionalAction, default=True)
+    p.set_defaults(handler=_serve)
+    p = sub.add_parser("demo", help="create demo users (one per role) and demo tickets")
+    p.add_argument("--definitions", help="definition folder (default $GONGDAN_DEFINITIONS or ./definitions)")
+    p.set_defaults(handler=_demo)
