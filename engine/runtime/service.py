@@ -18,10 +18,11 @@ from engine.schema.compiler import catalog_from_snapshot
 
 from . import storage
 from .approvals import ApprovalRow, decide_approval
+from .attachments import link_attachments
 from .changes import decide_assign, decide_comment, decide_edit
 from .decide import available_transitions, decide_create, decide_transition
 from .errors import InvalidInput, NotFound, TransitionNotAllowed
-from .masking import mask_fields
+from .masking import mask_fields, mask_value, masked_fields
 from .model import Actor, TicketSnapshot
 from .parties import PartyLookup
 from .permissions import can_view
@@ -215,6 +216,7 @@ class TicketService:
                     events,
                     idempotency_key=idempotency_key,
                 )
+                await link_attachments(self.catalog.types[type_name], actor, ticket.id, {}, plan.fields)
                 if plan.approval is not None:
                     await _open_approval(ticket.id, plan.approval)
         except storage.DuplicateRequest as dup:
@@ -240,6 +242,7 @@ class TicketService:
             ticket = await self.get(actor, ticket_id, for_update=True)
             catalog = await self.catalogs.for_ticket(ticket)
             plan = decide_transition(catalog, actor, ticket, transition_id, fields, comment)
+            await link_attachments(catalog.types[ticket.type], actor, ticket.id, ticket.fields, plan.fields)
             expected = row_version if row_version is not None else plan.row_version
             flow = catalog.types[ticket.type].flow
             changes: dict[str, Any] = {
@@ -301,6 +304,8 @@ class TicketService:
             )
             if not plan.events:
                 return ticket
+            ctype = (await self.catalogs.for_ticket(ticket)).types[ticket.type]
+            await link_attachments(ctype, actor, ticket.id, ticket.fields, plan.fields)
             changes = {"fields": dict(plan.fields), "title": plan.title, "priority": plan.priority}
             return await storage.update_ticket(
                 ticket.id, row_version or plan.row_version, changes, _events(plan.events, actor)
@@ -422,4 +427,28 @@ class TicketService:
             .output(load_json=True)
             .run()
         )
+        catalog = await self.catalogs.for_ticket(ticket)
+        hidden = masked_fields(catalog, actor, ticket.type, ticket.requester)
+        if hidden:
+            ctype = catalog.types[ticket.type]
+            for row in rows:
+                row["data"] = _mask_data(row["data"], {f: ctype.fields[f] for f in hidden if f in ctype.fields})
         return list(rows)
+
+
+def _mask_data(data: Any, hidden: Mapping[str, Any]) -> Any:
+    """Event data with every value of a sensitive field masked, wherever in the data it stands."""
+    if isinstance(data, list):
+        return [_mask_data(x, hidden) for x in data]
+    if not isinstance(data, dict):
+        return data
+    out: dict[str, Any] = {}
+    for key, value in data.items():
+        if key in hidden:
+            if isinstance(value, dict) and set(value) <= {"before", "after"}:
+                out[key] = {k: mask_value(hidden[key], v) for k, v in value.items()}
+            else:
+                out[key] = mask_value(hidden[key], value)
+        else:
+            out[key] = _mask_data(value, hidden)
+    return out

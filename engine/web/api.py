@@ -6,13 +6,18 @@ from datetime import datetime
 from typing import Annotated, Any
 
 import msgspec
-from litestar import Controller, Request, Response, get, patch, post
+from litestar import Controller, Request, Response, delete, get, patch, post
 from litestar.datastructures import State
-from litestar.exceptions import NotAuthorizedException
+from litestar.exceptions import NotAuthorizedException, TooManyRequestsException
 from litestar.params import FromPath, FromQuery, HeaderParameter, JSONBody, QueryParameter
 
+from engine.runtime.auth.login import verify_login
 from engine.runtime.auth.tokens import actor_for_token
-from engine.runtime.errors import InvalidInput
+from engine.runtime.storage import load_actors
+
+from . import sessions
+from .attachments import AttachmentsController
+from engine.runtime.errors import InvalidInput, PermissionDenied
 from engine.runtime.model import Actor, TicketSnapshot
 from engine.runtime.permissions import can_create, scope_rules, visible_types
 from engine.runtime.service import TicketService
@@ -61,7 +66,8 @@ class ApprovalDecision(msgspec.Struct, forbid_unknown_fields=True):
 
 
 async def current_actor(request: Request[Any, Any, Any]) -> Actor:
-    """The caller, from `Authorization: Bearer <token>` or the signed-in session."""
+    """The caller: `Authorization: Bearer <token>` for integrations, or the session cookie of a signed-in
+    person, whose unsafe requests must carry the session's CSRF token (header X-CSRF-Token or form `_csrf`)."""
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() == "bearer" and token.strip():
@@ -69,9 +75,15 @@ async def current_actor(request: Request[Any, Any, Any]) -> Actor:
         if actor is not None:
             return actor
         raise NotAuthorizedException("the token is unknown, revoked or its user is inactive")
-    session_actor = request.scope.get("state", {}).get("actor")
-    if isinstance(session_actor, Actor):
-        return session_actor
+    session = sessions.decode(request.cookies.get(sessions.COOKIE))
+    if session is not None:
+        if request.method in sessions.UNSAFE and not session.csrf_ok(
+            request.headers.get(sessions.CSRF_HEADER) or request.scope.get("state", {}).get("csrf_form")
+        ):
+            raise PermissionDenied("the CSRF token is missing or wrong; reload the page and try again")
+        actors = await load_actors([session.user_id], active_only=True)
+        if session.user_id in actors:
+            return actors[session.user_id]
     raise NotAuthorizedException("sign in or send Authorization: Bearer <token>")
 
 
@@ -283,6 +295,47 @@ class TicketsController(Controller):
         return await service(state).events(actor, ticket_id)
 
 
+class Credentials(msgspec.Struct, forbid_unknown_fields=True):
+    username: str
+    password: str
+
+
+def _me(actor: Actor, session: sessions.Session) -> dict[str, Any]:
+    return {"username": actor.username, "display_name": actor.display_name, "roles": sorted(actor.roles),
+            "teams": sorted(actor.teams), "org_unit": actor.org_unit, "csrf_token": session.csrf}
+
+
+class SessionController(Controller):
+    """Sign in and out of the web with a session cookie."""
+
+    path = "/api/v1/session"
+
+    @post("/", status_code=200)
+    async def sign_in(self, request: Request[Any, Any, Any], data: JSONBody[Credentials]) -> Response[dict[str, Any]]:
+        """Check the password (repeated failures lock the account for a while) and start a new session."""
+        ip = request.client.host if request.client else None
+        result = await verify_login(data.username.strip(), data.password, ip=ip)
+        if result.outcome == "locked" and result.retry_after is not None:
+            seconds = max(1, int(result.retry_after.total_seconds()))
+            raise TooManyRequestsException(f"too many failed sign-ins; try again in {seconds // 60 + 1} minutes",
+                                           headers={"Retry-After": str(seconds)})
+        if not result.ok or result.actor is None:
+            raise NotAuthorizedException("wrong username or password")
+        session = sessions.new_session(result.actor.id)
+        return Response(_me(result.actor, session), headers={"Set-Cookie": sessions.cookie_header(session)})
+
+    @get("/")
+    async def whoami(self, request: Request[Any, Any, Any]) -> dict[str, Any]:
+        actor = await current_actor(request)
+        session = sessions.decode(request.cookies.get(sessions.COOKIE))
+        return _me(actor, session) if session else {**_me(actor, sessions.new_session(0)), "csrf_token": None}
+
+    @delete("/", status_code=200)
+    async def sign_out(self, request: Request[Any, Any, Any]) -> Response[dict[str, Any]]:
+        await current_actor(request)  # checks the CSRF token of the session it ends
+        return Response({"signed_out": True}, headers={"Set-Cookie": sessions.clear_cookie_header()})
+
+
 @get("/api/v1/healthz")
 async def healthz(state: State) -> dict[str, Any]:
     return {"status": "ok", "definition_version": service(state).catalog.version}
@@ -293,4 +346,4 @@ async def healthz_root(state: State) -> dict[str, Any]:
     return {"status": "ok"}
 
 
-ROUTES: list[Any] = [TypesController, TicketsController, healthz, healthz_root]
+ROUTES: list[Any] = [TypesController, TicketsController, AttachmentsController, SessionController, healthz, healthz_root]

@@ -33,6 +33,10 @@ PEOPLE: dict[str, tuple[list[str], list[str], str | None]] = {
 }
 
 
+# Only these people can sign in with a password (hashing is deliberately slow).
+PASSWORDS = {"wang.worker": "worker-pass-1"}
+
+
 @pytest.fixture(scope="session")
 def catalog() -> Catalog:
     result = check_definitions(ROOT / "definitions")
@@ -64,7 +68,7 @@ async def _people(catalog: Catalog) -> dict[str, str]:
     tokens = {}
     for name, (roles, teams, unit) in PEOPLE.items():
         assert set(roles) <= set(catalog.roles) and set(teams) <= set(catalog.teams)
-        await create_user(name, None, roles=roles, teams=teams, org_unit=unit)
+        await create_user(name, PASSWORDS.get(name), roles=roles, teams=teams, org_unit=unit)
         tokens[name] = await create_token(name, "tests")
     return tokens
 

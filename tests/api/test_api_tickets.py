@@ -184,3 +184,21 @@ async def test_list_is_scoped_in_sql_and_paginated(api: Api) -> None:
     assert (await api.get("mgr.sh", "/api/v1/tickets?cursor=bogus")).status_code == 422
     mine = (await api.get("mgr.sh", "/api/v1/tickets?assignee=me")).json()["items"]
     assert len(mine) == 3
+
+
+async def test_sensitive_values_are_masked_in_bodies_and_on_the_timeline(api: Api) -> None:
+    fields = {**complaint("store_sh01"), "customer_phone": "13812345678"}
+    r = await api.post("staff.sh", "/api/v1/tickets", {"type": "store_complaint", "title": "电话回访", "fields": fields})
+    assert r.status_code == 201
+    tid = r.json()["id"]
+    assert r.json()["fields"]["customer_phone"] == "13812345678"  # the requester's own data
+
+    async def seen(user: str) -> tuple[str, str]:
+        body = (await api.get(user, f"/api/v1/tickets/{tid}")).json()
+        created = (await api.get(user, f"/api/v1/tickets/{tid}/events")).json()[0]
+        return body["fields"]["customer_phone"], created["data"]["fields"]["customer_phone"]
+
+    assert await seen("mgr.sh") == ("13812345678", "13812345678")  # store_manager holds the grant
+    assert await seen("mgr.east") == ("138****5678", "138****5678")  # the region does not
+    listed = (await api.get("mgr.east", "/api/v1/tickets")).json()["items"]
+    assert [t["fields"]["customer_phone"] for t in listed] == ["138****5678"]
