@@ -13,15 +13,15 @@ from litestar.params import FromPath, FromQuery, HeaderParameter, JSONBody, Quer
 
 from engine.runtime.auth.login import verify_login
 from engine.runtime.auth.tokens import actor_for_token
-from engine.runtime.storage import load_actors
-
-from . import sessions
-from .attachments import AttachmentsController
 from engine.runtime.errors import InvalidInput, PermissionDenied
 from engine.runtime.model import Actor, TicketSnapshot
 from engine.runtime.permissions import can_create, scope_rules, visible_types
 from engine.runtime.service import TicketService
+from engine.runtime.storage import load_actors
 from engine.runtime.storage.queries import SORTS, TicketFilter, list_tickets
+
+from . import sessions
+from .attachments import AttachmentsController
 
 __all__ = ["ROUTES", "current_actor", "ticket_json"]
 
@@ -301,8 +301,14 @@ class Credentials(msgspec.Struct, forbid_unknown_fields=True):
 
 
 def _me(actor: Actor, session: sessions.Session) -> dict[str, Any]:
-    return {"username": actor.username, "display_name": actor.display_name, "roles": sorted(actor.roles),
-            "teams": sorted(actor.teams), "org_unit": actor.org_unit, "csrf_token": session.csrf}
+    return {
+        "username": actor.username,
+        "display_name": actor.display_name,
+        "roles": sorted(actor.roles),
+        "teams": sorted(actor.teams),
+        "org_unit": actor.org_unit,
+        "csrf_token": session.csrf,
+    }
 
 
 class SessionController(Controller):
@@ -317,8 +323,10 @@ class SessionController(Controller):
         result = await verify_login(data.username.strip(), data.password, ip=ip)
         if result.outcome == "locked" and result.retry_after is not None:
             seconds = max(1, int(result.retry_after.total_seconds()))
-            raise TooManyRequestsException(f"too many failed sign-ins; try again in {seconds // 60 + 1} minutes",
-                                           headers={"Retry-After": str(seconds)})
+            raise TooManyRequestsException(
+                f"too many failed sign-ins; try again in {seconds // 60 + 1} minutes",
+                headers={"Retry-After": str(seconds)},
+            )
         if not result.ok or result.actor is None:
             raise NotAuthorizedException("wrong username or password")
         session = sessions.new_session(result.actor.id)
@@ -346,4 +354,11 @@ async def healthz_root(state: State) -> dict[str, Any]:
     return {"status": "ok"}
 
 
-ROUTES: list[Any] = [TypesController, TicketsController, AttachmentsController, SessionController, healthz, healthz_root]
+ROUTES: list[Any] = [
+    TypesController,
+    TicketsController,
+    AttachmentsController,
+    SessionController,
+    healthz,
+    healthz_root,
+]

@@ -188,7 +188,9 @@ async def test_list_is_scoped_in_sql_and_paginated(api: Api) -> None:
 
 async def test_sensitive_values_are_masked_in_bodies_and_on_the_timeline(api: Api) -> None:
     fields = {**complaint("store_sh01"), "customer_phone": "13812345678"}
-    r = await api.post("staff.sh", "/api/v1/tickets", {"type": "store_complaint", "title": "电话回访", "fields": fields})
+    r = await api.post(
+        "staff.sh", "/api/v1/tickets", {"type": "store_complaint", "title": "电话回访", "fields": fields}
+    )
     assert r.status_code == 201
     tid = r.json()["id"]
     assert r.json()["fields"]["customer_phone"] == "13812345678"  # the requester's own data
