@@ -25,7 +25,7 @@ from .errors import InvalidInput, NotFound, TransitionNotAllowed
 from .masking import mask_fields, mask_value, masked_fields
 from .model import Actor, TicketSnapshot
 from .parties import PartyLookup
-from .permissions import can_view
+from .permissions import can_note, can_view
 from .plans import ApprovalStep, Event, assigned_event
 from .routing import Candidate, RouteDecision, RouteRequest, decide_route
 from .storage.tables import Approval, Comment, Ticket, TicketEvent, User
@@ -344,6 +344,25 @@ class TicketService:
                 await Ticket.update({Ticket.first_response_at: _now()}).where(Ticket.id == ticket.id).run()
             comment_id: int = rows[0]["id"]
             return comment_id
+
+    async def comments(self, actor: Actor, ticket_id: int) -> list[dict[str, Any]]:
+        """Public comments, plus internal notes for those who may write them."""
+        ticket = await self.get(actor, ticket_id)
+        where = Comment.ticket_id == ticket.id
+        if not can_note(await self.catalogs.for_ticket(ticket), actor, ticket):
+            where = where & (Comment.internal == False)  # noqa: E712 - piccolo builds SQL from ==
+        return list(
+            await Comment.select(
+                Comment.id,
+                Comment.body,
+                Comment.internal,
+                Comment.created_at,
+                Comment.author_id.username.as_alias("author"),
+            )
+            .where(where)
+            .order_by(Comment.id)
+            .run()
+        )
 
     async def approval_rows(self, ticket_id: int) -> list[dict[str, Any]]:
         return list(

@@ -267,6 +267,14 @@ class TicketsController(Controller):
         comment_id = await service(state).comment(actor, ticket_id, data.body, internal=data.internal)
         return {"id": comment_id}
 
+    @get("/{ticket_id:int}/comments")
+    async def list_comments(
+        self, request: Request[Any, Any, Any], state: State, ticket_id: FromPath[int]
+    ) -> list[dict[str, Any]]:
+        """Comments in order; internal notes only for those who may write them."""
+        actor = await current_actor(request)
+        return await service(state).comments(actor, ticket_id)
+
     @get("/{ticket_id:int}/approvals")
     async def approvals(
         self, request: Request[Any, Any, Any], state: State, ticket_id: FromPath[int]

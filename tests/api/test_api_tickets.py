@@ -204,3 +204,14 @@ async def test_sensitive_values_are_masked_in_bodies_and_on_the_timeline(api: Ap
     assert await seen("mgr.east") == ("138****5678", "138****5678")  # the region does not
     listed = (await api.get("mgr.east", "/api/v1/tickets")).json()["items"]
     assert [t["fields"]["customer_phone"] for t in listed] == ["138****5678"]
+
+
+async def test_internal_notes_are_hidden_from_the_requester(api: Api) -> None:
+    t = await raise_repair(api)
+    path = f"/api/v1/tickets/{t['id']}/comments"
+    assert (await api.post("li.mech", path, {"body": "需要更换密封圈"})).status_code == 201
+    assert (await api.post("sun.lead", path, {"body": "备件库存不足", "internal": True})).status_code == 201
+    assert (await api.post("wang.worker", path, {"body": "x", "internal": True})).status_code == 403
+    lead = [c["body"] for c in (await api.get("sun.lead", path)).json()]
+    requester = [c["body"] for c in (await api.get("wang.worker", path)).json()]
+    assert lead == ["需要更换密封圈", "备件库存不足"] and requester == ["需要更换密封圈"]
