@@ -153,6 +153,8 @@ class TicketService:
 
     async def get(self, actor: Actor, ticket_id: int, *, for_update: bool = False) -> TicketSnapshot:
         """The ticket if the actor may see it; NotFound otherwise (its existence is not leaked)."""
+        if not 0 < ticket_id < 2**31:  # ids are 32-bit serials; anything else cannot exist
+            raise NotFound(f"ticket {ticket_id} not found")
         ticket = await storage.fetch_ticket(ticket_id, for_update=for_update)
         if ticket is None or not can_view(await self.catalogs.for_ticket(ticket), actor, ticket):
             raise NotFound(f"ticket {ticket_id} not found")
@@ -348,7 +350,7 @@ class TicketService:
     async def comments(self, actor: Actor, ticket_id: int) -> list[dict[str, Any]]:
         """Public comments, plus internal notes for those who may write them."""
         ticket = await self.get(actor, ticket_id)
-        where = Comment.ticket_id == ticket.id
+        where: Any = Comment.ticket_id == ticket.id
         if not can_note(await self.catalogs.for_ticket(ticket), actor, ticket):
             where = where & (Comment.internal == False)  # noqa: E712 - piccolo builds SQL from ==
         return list(

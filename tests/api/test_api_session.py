@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from tests.api.conftest import Api
@@ -12,13 +14,13 @@ REPAIR = {"type": "equipment_repair", "title": "Press 3 stops",
           "fields": {"device_no": "PR-0003", "device_type": "press", "area": "workshop_a"}}
 
 
-async def sign_in(api: Api, password: str = "worker-pass-1") -> dict[str, str]:
+async def sign_in(api: Api, password: str = "worker-pass-1") -> dict[str, Any]:
     api.client.cookies.clear()
     r = await api.client.post("/api/v1/session", json={"username": "wang.worker", "password": password})
     assert r.status_code == 200, r.text
     cookie = r.headers["set-cookie"]
     assert "HttpOnly" in cookie and "SameSite=Lax" in cookie and "Path=/" in cookie
-    body: dict[str, str] = r.json()
+    body: dict[str, Any] = r.json()
     return body
 
 

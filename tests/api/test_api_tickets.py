@@ -7,6 +7,7 @@ import asyncio
 import pytest
 
 from tests.api.conftest import Api
+from tests.api.test_api_attachments import png
 
 pytestmark = pytest.mark.anyio
 
@@ -52,11 +53,22 @@ async def test_repair_is_routed_accepted_refused_then_completed(api: Api) -> Non
     unchanged = (await api.get("li.mech", f"/api/v1/tickets/{tid}")).json()
     assert unchanged["state"] == "in_repair" and unchanged["row_version"] == ticket["row_version"]
 
+    photo = await api.client.post(
+        f"/api/v1/tickets/{tid}/attachments",
+        files={"file": ("seal.png", png(), "image/png")},
+        data={"field": "evidence_photos"},
+        headers=api._h("li.mech"),
+    )
+    assert photo.status_code == 201, photo.text
     done = await api.post(
         "li.mech",
         f"/api/v1/tickets/{tid}/transitions/complete",
         {
-            "fields": {"parts_used": "hydraulic seal ×2", "repair_cost": 320.5, "evidence_photos": ["a1"]},
+            "fields": {
+                "parts_used": "hydraulic seal ×2",
+                "repair_cost": 320.5,
+                "evidence_photos": [photo.json()["id"]],
+            },
             "comment": "replaced seals",
         },
     )
@@ -90,6 +102,7 @@ async def test_bad_input_is_a_clear_4xx_and_writes_nothing(api: Api) -> None:
     r = await api.client.post("/api/v1/tickets", json={"type": "equipment_repair"})
     assert r.status_code == 401 and r.json()["status"] == 401
     assert (await api.get("wang.worker", "/api/v1/tickets/999999")).status_code == 404
+    assert (await api.get("wang.worker", "/api/v1/tickets/99999999999")).status_code == 404
     r = await api.post("staff.sh", "/api/v1/tickets", {"type": "equipment_repair", "title": "x", "fields": REPAIR})
     assert r.status_code == 403
 
