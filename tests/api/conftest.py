@@ -30,6 +30,9 @@ PEOPLE: dict[str, tuple[list[str], list[str], str | None]] = {
     "mgr.hz": (["store_manager"], [], "store_hz01"),
     "mgr.east": (["region_manager"], [], "east"),
     "hq.ops": (["hq_ops"], [], "hq"),
+    "emp.ops": (["employee"], [], "dept_operations"),
+    "mgr.ops": (["dept_manager"], [], "dept_operations"),
+    "fin.zheng": (["finance_approver"], ["finance"], "dept_finance"),
 }
 
 
