@@ -118,12 +118,13 @@ def _events(
     ]
 
 
-async def _open_approval(ticket_id: int, step: ApprovalStep) -> None:
-    people = await resolve_party(step.approvers)
+async def _open_approval(ticket_id: int, step: ApprovalStep, requester: str) -> None:
+    # Nobody approves their own request: a manager's claim goes to the other approvers of the level.
+    people = [p for p in await resolve_party(step.approvers) if p.username != requester]
     if not people:
         raise TransitionNotAllowed(
             f"approval '{step.approval}' level '{step.level}' has no approver to ask; "
-            "ask an administrator to grant the approver role"
+            "(the requester cannot approve their own request); ask an administrator to grant the approver role"
         )
     rows = (
         await Approval.select(Max(Approval.round, alias="r"))
@@ -220,7 +221,7 @@ class TicketService:
                 )
                 await link_attachments(self.catalog.types[type_name], actor, ticket.id, {}, plan.fields)
                 if plan.approval is not None:
-                    await _open_approval(ticket.id, plan.approval)
+                    await _open_approval(ticket.id, plan.approval, ticket.requester)
         except storage.DuplicateRequest as dup:
             if dup.ticket_id is None:
                 found = await storage.ticket_for_idempotency_key(actor.id, dup.key)
@@ -286,7 +287,7 @@ class TicketService:
                     .run()
                 )
             if plan.approval is not None:
-                await _open_approval(ticket.id, plan.approval)
+                await _open_approval(ticket.id, plan.approval, ticket.requester)
             return await storage.update_ticket(ticket.id, expected, changes, events)
 
     async def edit(
@@ -419,7 +420,7 @@ class TicketService:
                     .run()
                 )
             if plan.next_step is not None:
-                await _open_approval(ticket.id, plan.next_step)
+                await _open_approval(ticket.id, plan.next_step, ticket.requester)
             changes: dict[str, Any] = {}
             flow = catalog.types[ticket.type].flow
             if plan.to_state is not None:

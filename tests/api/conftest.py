@@ -31,7 +31,7 @@ PEOPLE: dict[str, tuple[list[str], list[str], str | None]] = {
     "mgr.east": (["region_manager"], [], "east"),
     "hq.ops": (["hq_ops"], [], "hq"),
     "emp.ops": (["employee"], [], "dept_operations"),
-    "mgr.ops": (["dept_manager"], [], "dept_operations"),
+    "mgr.ops": (["dept_manager", "employee"], [], "dept_operations"),  # managers claim expenses too
     "fin.zheng": (["finance_approver"], ["finance"], "dept_finance"),
 }
 

@@ -77,3 +77,25 @@ async def test_manager_rejection_sends_the_claim_back_to_draft(api: Api) -> None
     r = await decide(api, "mgr.ops", t["id"], "reject")
     assert r.status_code == 200 and r.json()["state"] == "draft", r.text
     assert "submit" in (await api.get("emp.ops", f"/api/v1/tickets/{t['id']}")).json()["transitions"]
+
+
+async def test_nobody_approves_their_own_claim(api: Api) -> None:
+    up = await api.client.post(
+        "/api/v1/attachments",
+        files={"file": ("receipt.png", png(), "image/png")},
+        data={"type": "expense_claim", "field": "receipts"},
+        headers=api._h("mgr.ops"),
+    )
+    assert up.status_code == 201, up.text
+    fields = {
+        "expense_category": "travel",
+        "amount": 100.0,
+        "expense_date": "2026-11-20",
+        "reason": "出差",
+        "receipts": [up.json()["id"]],
+        "bank_account": "6222020200112233445",
+    }
+    r = await api.post("mgr.ops", "/api/v1/tickets", {"type": "expense_claim", "title": "经理报销", "fields": fields})
+    assert r.status_code == 201, r.text
+    r = await api.post("mgr.ops", f"/api/v1/tickets/{r.json()['id']}/transitions/submit", {"comment": "请审批"})
+    assert r.status_code == 409 and "cannot approve their own request" in r.json()["detail"]

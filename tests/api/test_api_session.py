@@ -10,8 +10,11 @@ from tests.api.conftest import Api
 
 pytestmark = pytest.mark.anyio
 
-REPAIR = {"type": "equipment_repair", "title": "Press 3 stops",
-          "fields": {"device_no": "PR-0003", "device_type": "press", "area": "workshop_a"}}
+REPAIR = {
+    "type": "equipment_repair",
+    "title": "Press 3 stops",
+    "fields": {"device_no": "PR-0003", "device_type": "press", "area": "workshop_a"},
+}
 
 
 async def sign_in(api: Api, password: str = "worker-pass-1") -> dict[str, Any]:

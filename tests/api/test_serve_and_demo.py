@@ -55,7 +55,11 @@ def test_serve_creates_the_database_and_answers_over_http(tmp_path: Path) -> Non
     port = _free_port()
     server = subprocess.Popen(
         [sys.executable, "-m", "engine.cli", "serve", "--port", str(port), "--no-access-log"],
-        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
     try:
         base = f"http://127.0.0.1:{port}"
@@ -69,13 +73,42 @@ def test_serve_creates_the_database_and_answers_over_http(tmp_path: Path) -> Non
             server.terminate()
             pytest.fail(f"server did not start: {server.communicate(timeout=10)[0][-2000:]}")
         assert (tmp_path / "var" / "gongdan.db").exists()  # created on first serve
-        subprocess.run([sys.executable, "-m", "engine.cli", "user", "add", "w1", "--password", "secret-pw-1",
-                        "--role", "worker", "--org-unit", "workshop_a"], cwd=ROOT, env=env, check=True)
-        token = subprocess.run([sys.executable, "-m", "engine.cli", "token", "create", "w1"], cwd=ROOT, env=env,
-                               check=True, capture_output=True, text=True).stdout.strip()
-        status, body = _call(f"{base}/api/v1/tickets", token, {
-            "type": "equipment_repair", "title": "Press 3 stops",
-            "fields": {"device_no": "PR-0003", "device_type": "press", "area": "workshop_a"}})
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "engine.cli",
+                "user",
+                "add",
+                "w1",
+                "--password",
+                "secret-pw-1",
+                "--role",
+                "worker",
+                "--org-unit",
+                "workshop_a",
+            ],
+            cwd=ROOT,
+            env=env,
+            check=True,
+        )
+        token = subprocess.run(
+            [sys.executable, "-m", "engine.cli", "token", "create", "w1"],
+            cwd=ROOT,
+            env=env,
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout.strip()
+        status, body = _call(
+            f"{base}/api/v1/tickets",
+            token,
+            {
+                "type": "equipment_repair",
+                "title": "Press 3 stops",
+                "fields": {"device_no": "PR-0003", "device_type": "press", "area": "workshop_a"},
+            },
+        )
         assert status == 201, body
         status, schema = _call(f"{base}/schema/openapi.json")
         assert status == 200 and "/api/v1/tickets" in schema["paths"]  # type: ignore[index]
