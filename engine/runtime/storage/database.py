@@ -18,6 +18,7 @@ from piccolo.engine.postgres import PostgresEngine
 from piccolo.engine.sqlite import SQLiteEngine
 from piccolo.table import Table
 
+from .sqlite_pool import PooledSQLiteEngine
 from .tables import tables
 
 __all__ = [
@@ -83,7 +84,7 @@ def _sqlite_path(url: str) -> Path:
     return Path(unquote(rest))
 
 
-def engine_for_url(url: str) -> AnyEngine:
+def engine_for_url(url: str, *, pooled: bool = False) -> AnyEngine:
     """A Piccolo engine for ``postgresql://…`` or ``sqlite:///path``; makes the SQLite folder."""
     scheme = url.split(":", 1)[0].lower()
     if scheme in ("postgresql", "postgres"):
@@ -97,15 +98,17 @@ def engine_for_url(url: str) -> AnyEngine:
             path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise DatabaseConfigError(f"cannot create {path.parent}: {exc.strerror}") from exc
+        if pooled:  # a server keeps connections open; short-lived commands and tests do not
+            return PooledSQLiteEngine(path=str(path), timeout=SQLITE_BUSY_TIMEOUT)
         return SQLiteEngine(path=str(path), timeout=SQLITE_BUSY_TIMEOUT)
     raise DatabaseConfigError(
         f"DATABASE_URL {describe(url)!r} is not supported: use postgresql://… or sqlite:///path"
     )
 
 
-def configure(url: str | None = None) -> AnyEngine:
+def configure(url: str | None = None, *, pooled: bool = False) -> AnyEngine:
     """Build the engine for ``url`` (default :func:`database_url`) and bind every table to it."""
-    engine = engine_for_url(url or database_url())
+    engine = engine_for_url(url or database_url(), pooled=pooled)
     bind(engine)
     return engine
 

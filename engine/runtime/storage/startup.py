@@ -6,6 +6,7 @@ from piccolo.engine.postgres import PostgresEngine
 
 from .database import AnyEngine, configure
 from .migrate import upgrade
+from .sqlite_pool import PooledSQLiteEngine
 
 __all__ = ["close_database", "open_database"]
 
@@ -14,7 +15,7 @@ async def open_database(url: str | None = None, *, pool: bool = True) -> AnyEngi
     """Bind the engine for ``url`` (default from the environment), create or upgrade the schema,
     and on PostgreSQL open a connection pool. Returns the engine for :func:`close_database`.
     """
-    engine = configure(url)
+    engine = configure(url, pooled=pool)
     await upgrade()
     if pool and isinstance(engine, PostgresEngine) and engine.pool is None:
         await engine.start_connection_pool()
@@ -25,3 +26,5 @@ async def close_database(engine: AnyEngine) -> None:
     """Close the pool :func:`open_database` opened (nothing to do for SQLite)."""
     if isinstance(engine, PostgresEngine) and engine.pool is not None:
         await engine.close_connection_pool()
+    if isinstance(engine, PooledSQLiteEngine):
+        await engine.close_idle()
