@@ -43,7 +43,8 @@ class Candidate:
 
     username: str
     open_count: int = 0
-    last_assigned_at: datetime | None = None
+    # When (or, as a ticket id, in which order) the user last got a ticket; None: never.
+    last_assigned_at: datetime | int | None = None
 
 
 @dataclass(frozen=True)
@@ -85,9 +86,11 @@ def route_request(catalog: Catalog, assignment: Assignment, ticket: TicketSnapsh
     return RouteRequest(rule_id, assignment, lookup(catalog, assignment, ticket))
 
 
-def _stamp(moment: datetime | None) -> tuple[bool, float]:
+def _stamp(moment: datetime | int | None) -> tuple[bool, float]:
     # Never-assigned users sort first; among the others, the longest-idle one.
-    return (moment is not None, moment.timestamp() if moment is not None else 0.0)
+    if moment is None:
+        return (False, 0.0)
+    return (True, float(moment) if isinstance(moment, int) else moment.timestamp())
 
 
 def choose(strategy: str, candidates: Iterable[Candidate], user: str | None = None) -> str | None:

@@ -80,26 +80,23 @@ async def resolve_party(lookup: PartyLookup) -> list[Actor]:
     return []
 
 
-async def _route(request: RouteRequest) -> RouteDecision:
+async def _route(request: RouteRequest, known: dict[str, int] | None = None) -> RouteDecision:
+    """Where a ticket goes: the candidates, their loads and last assignments come from one query."""
     candidates: list[Candidate] = []
-    if request.needs_candidates:
-        people = await resolve_party(request.candidates)
-        ids = [p.id for p in people]
-        counts = await storage.open_ticket_counts(ids)
-        last: dict[int, datetime] = {}
-        if ids:
-            rows = (
-                await Ticket.select(Ticket.assignee_id, Max(Ticket.created_at, alias="last"))
-                .where(Ticket.assignee_id.is_in(ids))
-                .group_by(Ticket.assignee_id)
-                .run()
-            )
-            # SQLite returns the aggregate as text, PostgreSQL as a timestamp
-            last = {
-                r["assignee_id"]: datetime.fromisoformat(r["last"]) if isinstance(r["last"], str) else r["last"]
-                for r in rows
-            }
-        candidates = [Candidate(p.username, counts.get(p.id, 0), last.get(p.id)) for p in people]
+    lookup = request.candidates
+    if request.needs_candidates and not lookup.nobody:
+        roles = sorted(lookup.roles)
+        users = sorted(lookup.users) if lookup.users is not None else None
+        unit_sets: list[Sequence[str] | None] = (
+            [[u] for u in lookup.org_units] if lookup.nearest and lookup.org_units else [lookup.org_units]
+        )
+        for units in unit_sets:
+            found = await storage.route_candidates(roles=roles, team=lookup.team, org_units=units, usernames=users)
+            if found:
+                candidates = [Candidate(c.username, c.open_count, c.last_assigned or None) for c in found]
+                if known is not None:  # the caller needs the chosen user's id: it is here already
+                    known.update({c.username: c.id for c in found})
+                break
     return decide_route(request, candidates)
 
 
@@ -189,8 +186,10 @@ class TicketService:
         flow = self.catalog.types[type_name].flow
         try:
             async with storage.transaction():
-                decision = await _route(plan.route) if plan.route is not None else None
-                ids = await _user_ids([decision.assignee] if decision and decision.assignee else [])
+                ids: dict[str, int] = {}
+                decision = await _route(plan.route, ids) if plan.route is not None else None
+                if decision is not None and decision.assignee and decision.assignee not in ids:
+                    ids = await _user_ids([decision.assignee])
                 events = _events(plan.events, actor, to_state=plan.state)
                 if decision is not None:
                     ev = assigned_event((None, decision.team), (None, decision.assignee))
@@ -215,6 +214,8 @@ class TicketService:
                         org_unit=plan.org_unit,
                         team=decision.team if decision else None,
                         assignee_id=ids.get(decision.assignee) if decision and decision.assignee else None,
+                    requester_username=actor.username,
+                    assignee_username=decision.assignee if decision else None,
                     ),
                     events,
                     idempotency_key=idempotency_key,

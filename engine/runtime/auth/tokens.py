@@ -13,9 +13,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from engine.runtime.model import Actor
-from engine.runtime.storage.tables import ApiToken, User
+from engine.runtime.storage.directory import row_actor, select_actors
+from engine.runtime.storage.tables import ApiToken
 
-from .accounts import AccountError, actor_for_user, user_id
+from .accounts import AccountError, user_id
 
 __all__ = [
     "TOKEN_PREFIX",
@@ -91,13 +92,21 @@ async def actor_for_token(token: str, *, now: datetime | None = None) -> Actor |
     """The active user a live token belongs to, or None; notes when the token was last used."""
     if not token.startswith(TOKEN_PREFIX) or len(token) > 200:
         return None
-    row = await ApiToken.select(ApiToken.id, ApiToken.user_id, ApiToken.last_used_at).where(
-        (ApiToken.token_hash == hash_token(token)) & ApiToken.revoked_at.is_null()
-        & ApiToken.user_id.is_in(User.select(User.id).where(User.active == True))  # noqa: E712
-    ).first().run()
-    if row is None:
+    # One query: the token, its active user, and the user's roles and teams.
+    rows = await select_actors(
+        "k.token_hash = {} AND k.revoked_at IS NULL AND u.active = {}", hash_token(token), True,
+        extra="k.id AS token_id, k.last_used_at AS last_used_at",
+        joins="JOIN api_tokens k ON k.user_id = u.id",
+    )
+    if not rows:
         return None
+    row = rows[0]
     now = now or datetime.now(UTC)
-    if row["last_used_at"] is None or now - row["last_used_at"] >= _TOUCH_EVERY:
-        await ApiToken.update({ApiToken.last_used_at: now}).where(ApiToken.id == row["id"]).run()
-    return await actor_for_user(int(row["user_id"]))
+    last = row["last_used_at"]
+    if isinstance(last, str):  # SQLite hands raw timestamps back as text
+        last = datetime.fromisoformat(last)
+    if last is not None and last.tzinfo is None:
+        last = last.replace(tzinfo=UTC)
+    if last is None or now - last >= _TOUCH_EVERY:
+        await ApiToken.update({ApiToken.last_used_at: now}).where(ApiToken.id == row["token_id"]).run()
+    return row_actor(row)

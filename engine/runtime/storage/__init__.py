@@ -18,7 +18,7 @@ from .database import (
     describe,
     is_postgres,
 )
-from .directory import find_users, load_actors
+from .directory import RouteCandidate, find_users, load_actors, route_candidates, select_actors
 from .integrity import is_foreign_key_violation, is_unique_violation
 from .migrate import MigrationInfo, applied_migrations, known_migrations, pending_migrations, upgrade
 from .search import search_clause, search_text_for
@@ -51,6 +51,7 @@ __all__ = [
     "MigrationInfo",
     "NewEvent",
     "NewTicket",
+    "RouteCandidate",
     "append_events",
     "applied_migrations",
     "close_database",
@@ -75,8 +76,10 @@ __all__ = [
     "open_ticket_counts",
     "pending_migrations",
     "record_definition_version",
+    "route_candidates",
     "search_clause",
     "search_text_for",
+    "select_actors",
     "snapshot_from_row",
     "tables",
     "ticket_for_idempotency_key",

@@ -3,16 +3,93 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from functools import reduce
 from typing import Any
 
-from piccolo.custom_types import Combinable
-
 from engine.runtime.model import Actor
 
+from .database import is_postgres
 from .tables import TeamMember, User, UserRole
 
-__all__ = ["find_users", "load_actors"]
+__all__ = ["RouteCandidate", "find_users", "load_actors", "route_candidates", "select_actors"]
+
+_CLOSING = ("resolved", "closed", "cancelled")
+
+
+def _placeholders(n: int) -> str:
+    return ", ".join(["{}"] * n)
+
+
+def _actor_columns(alias: str = "u") -> str:
+    """The columns of an Actor in one row: roles and teams folded into comma lists by subqueries."""
+    agg = "string_agg" if is_postgres() else "group_concat"
+    return (
+        f"{alias}.id AS id, {alias}.username AS username, {alias}.display_name AS display_name, "
+        f"{alias}.org_unit AS org_unit, "
+        f"(SELECT {agg}(r.role, ',') FROM user_roles r WHERE r.user_id = {alias}.id) AS roles, "
+        f"(SELECT {agg}(t.team, ',') FROM team_members t WHERE t.user_id = {alias}.id) AS teams"
+    )
+
+
+def row_actor(row: dict[str, Any]) -> Actor:
+    """An Actor from a row selected with :func:`_actor_columns` (ids are plain identifiers, so commas split)."""
+    return Actor(
+        id=int(row["id"]), username=row["username"], org_unit=row["org_unit"], display_name=row["display_name"] or "",
+        roles=frozenset(x for x in (row["roles"] or "").split(",") if x),
+        teams=frozenset(x for x in (row["teams"] or "").split(",") if x),
+    )
+
+
+async def select_actors(where: str, *args: Any, extra: str = "", joins: str = "") -> list[dict[str, Any]]:
+    """Rows of actor columns (plus ``extra`` columns) for users matching a raw WHERE clause, in one query."""
+    columns = _actor_columns() + (f", {extra}" if extra else "")
+    rows: list[dict[str, Any]] = await User.raw(
+        f"SELECT {columns} FROM users u {joins} WHERE {where} ORDER BY u.id", *args
+    ).run()
+    return rows
+
+
+@dataclass(frozen=True)
+class RouteCandidate:
+    """A user who may receive a ticket, with what the strategies weigh."""
+
+    id: int
+    username: str
+    open_count: int
+    last_assigned: int  # id of the newest ticket assigned to them; 0 when none
+
+
+async def route_candidates(*, roles: Sequence[str] = (), team: str | None = None,
+                           org_units: Sequence[str] | None = None,
+                           usernames: Sequence[str] | None = None) -> list[RouteCandidate]:
+    """Active users matching every filter, with their open-ticket count, in one query."""
+    if (org_units is not None and not org_units) or (usernames is not None and not usernames):
+        return []
+    where = ["u.active = {}"]
+    args: list[Any] = [True]
+    for role in roles:
+        where.append("EXISTS (SELECT 1 FROM user_roles r WHERE r.user_id = u.id AND r.role = {})")
+        args.append(role)
+    if team is not None:
+        where.append("EXISTS (SELECT 1 FROM team_members t WHERE t.user_id = u.id AND t.team = {})")
+        args.append(team)
+    if org_units is not None:
+        where.append(f"u.org_unit IN ({_placeholders(len(org_units))})")
+        args.extend(org_units)
+    if usernames is not None:
+        where.append(f"u.username IN ({_placeholders(len(usernames))})")
+        args.extend(usernames)
+    sql = (
+        "SELECT u.id AS id, u.username AS username, "
+        "(SELECT count(*) FROM tickets k WHERE k.assignee_id = u.id AND k.state_category NOT IN "
+        f"({_placeholders(len(_CLOSING))})) AS open_count, "
+        "(SELECT max(k.id) FROM tickets k WHERE k.assignee_id = u.id) AS last_assigned "
+        f"FROM users u WHERE {' AND '.join(where)} ORDER BY u.id"
+    )
+    rows = await User.raw(sql, *_CLOSING, *args).run()
+    return [RouteCandidate(int(r["id"]), r["username"], int(r["open_count"]), int(r["last_assigned"] or 0))
+            for r in rows]
 
 
 async def _attach(rows: list[dict[str, Any]]) -> list[Actor]:
@@ -41,11 +118,9 @@ async def load_actors(user_ids: Iterable[int], *, active_only: bool = False) -> 
     ids = sorted(set(user_ids))
     if not ids:
         return {}
-    where: Combinable = User.id.is_in(ids)
-    if active_only:
-        where = where & (User.active == True)  # noqa: E712 - Piccolo builds SQL from ==
-    rows = await User.select(*_COLUMNS).where(where).run()
-    return {a.id: a for a in await _attach(rows)}
+    where = f"u.id IN ({_placeholders(len(ids))})" + (" AND u.active = {}" if active_only else "")
+    rows = await select_actors(where, *ids, *([True] if active_only else []))
+    return {a.id: a for a in map(row_actor, rows)}
 
 
 async def find_users(*, role: str | None = None, team: str | None = None,

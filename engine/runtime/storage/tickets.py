@@ -70,6 +70,9 @@ class NewTicket:
     resolution_due_at: datetime | None = None
     search_text: str | None = None  # default: search_text_for(number, title, fields)
     created_at: datetime | None = None  # default: now
+    # Usernames the caller already knows; with them the new ticket is returned without reading it back.
+    requester_username: str | None = None
+    assignee_username: str | None = None
 
 
 @dataclass(frozen=True)
@@ -212,6 +215,15 @@ async def insert_ticket(new: NewTicket, events: Sequence[NewEvent] = (),
             await IdempotencyKey.update({IdempotencyKey.ticket_id: ticket_id}).where(
                 (IdempotencyKey.user_id == new.requester_id) & (IdempotencyKey.key == idempotency_key)
             ).run()
+        if new.requester_username is not None and (new.assignee_id is None or new.assignee_username):
+            return TicketSnapshot(
+                id=ticket_id, number=number, type=new.type, title=new.title, state=new.state,
+                priority=new.priority, requester=new.requester_username, assignee=new.assignee_username,
+                team=new.team, org_unit=new.org_unit, fields=dict(new.fields),
+                definition_version=new.definition_version, row_version=1, created_at=now, updated_at=now,
+                requester_id=new.requester_id, assignee_id=new.assignee_id, state_category=new.state_category,
+                response_due_at=new.response_due_at, resolution_due_at=new.resolution_due_at,
+            )
         snapshot = await fetch_ticket(ticket_id)
     assert snapshot is not None
     return snapshot
