@@ -27,9 +27,9 @@ def test_db_upgrade_creates_then_reports_current(fresh_db: Backend, monkeypatch:
                                                  capsys: pytest.CaptureFixture[str]) -> None:
     monkeypatch.setenv("DATABASE_URL", fresh_db.url)
     assert run("db", "status") == 1
-    assert "0 migration(s) applied, 2 pending" in capsys.readouterr().out
+    assert "0 migration(s) applied, 3 pending" in capsys.readouterr().out
     assert run("db", "upgrade") == 0
-    assert "applied 2 migration(s)" in capsys.readouterr().out
+    assert "applied 3 migration(s)" in capsys.readouterr().out
     assert run("db", "upgrade") == 0
     assert capsys.readouterr().out == f"{fresh_db.url}: schema is up to date\n"
     assert run("db", "status") == 0
