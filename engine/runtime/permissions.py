@@ -178,9 +178,24 @@ def _merge(rules: list[ScopeRule]) -> ScopeRules:
                             for kind, types in sorted(merged, key=order)))
 
 
+# Rules depend only on the definitions (by content hash) and the actor, and a page asks for them once
+# per ticket shown; remembering the last few keeps a 50-row list from rebuilding them 50 times.
+_SCOPE_CACHE: dict[tuple[str, Actor, str, bool], ScopeRules] = {}
+
+
 def scope_rules(catalog: Catalog, actor: Actor, action: Action = "view", *,
                 implicit: bool = True) -> ScopeRules:
     """The tickets on which the actor may perform ``action``, as data for a SQL WHERE clause."""
+    key = (catalog.version, actor, action, implicit)
+    cached = _SCOPE_CACHE.get(key)
+    if cached is None:
+        if len(_SCOPE_CACHE) >= 4096:
+            _SCOPE_CACHE.clear()
+        cached = _SCOPE_CACHE[key] = _scope_rules(catalog, actor, action, implicit)
+    return cached
+
+
+def _scope_rules(catalog: Catalog, actor: Actor, action: Action, implicit: bool) -> ScopeRules:
     rules: list[ScopeRule] = []
     if action == "view" and is_admin(catalog, actor):
         rules.append(ScopeRule(None, "all"))
