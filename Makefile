@@ -3,8 +3,9 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+VENDOR := engine/render/static/vendor
 
-.PHONY: run test lint services install
+.PHONY: run test lint services install static
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -12,9 +13,21 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-install: $(STAMP)
+# htmx from the npm registry at the version pinned in package-lock.json, with its license,
+# served from the package's own static files (no CDN).
+$(VENDOR)/htmx.min.js: package.json package-lock.json
+	command -v npm >/dev/null || bash .ci/install-npm.sh
+	npm ci --no-audit --no-fund --ignore-scripts --loglevel=error
+	mkdir -p $(VENDOR)
+	cp node_modules/htmx.org/dist/htmx.min.js $(VENDOR)/htmx.min.js
+	cp node_modules/htmx.org/LICENSE $(VENDOR)/htmx.LICENSE
+	touch $@
 
-run: $(STAMP)
+static: $(VENDOR)/htmx.min.js
+
+install: $(STAMP) static
+
+run: $(STAMP) static
 	$(BIN)/gongdan check definitions
 	$(BIN)/gongdan demo
 	@echo "Open http://127.0.0.1:8000/ and sign in as any user above."
@@ -27,5 +40,5 @@ lint: $(STAMP)
 	$(BIN)/ruff check engine tests bench
 	$(BIN)/mypy engine
 
-test: $(STAMP) services lint
+test: $(STAMP) static services lint
 	$(BIN)/pytest

@@ -451,6 +451,8 @@ class TicketService:
             .run()
         )
         catalog = await self.catalogs.for_ticket(ticket)
+        if not can_note(catalog, actor, ticket):
+            rows = [r for r in rows if not (r["kind"] == "comment" and (r["data"] or {}).get("internal"))]
         hidden = masked_fields(catalog, actor, ticket.type, ticket.requester)
         if hidden:
             ctype = catalog.types[ticket.type]

@@ -3,18 +3,23 @@
 from __future__ import annotations
 
 import os
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from litestar import Litestar
 from litestar.datastructures import State
 from litestar.openapi import OpenAPIConfig
+from litestar.static_files import create_static_files_router
 
+from engine.render.templates import STATIC_DIR
 from engine.runtime import storage
 from engine.runtime.service import Catalogs, TicketService
 from engine.schema import Catalog, check_definitions, format_diagnostics
 
+from . import problems
 from .api import ROUTES
+from .pages import PAGE_ROUTES, html_error
 from .problems import EXCEPTION_HANDLERS
 
 __all__ = ["DefinitionsInvalid", "create_app", "load_catalog"]
@@ -43,13 +48,19 @@ def create_app(definitions: Path | Catalog, database_url: str | None = None) -> 
         holder["engine"] = await storage.open_database(database_url)
         await storage.record_definition_version(catalog)
         app.state.service = TicketService(Catalogs(catalog))
+        app.state.definitions_loaded_at = datetime.now(UTC)
 
     async def stop(app: Litestar) -> None:
         if "engine" in holder:
             await storage.close_database(holder.pop("engine"))
 
+    problems.HTML_ERROR = html_error
+    static = create_static_files_router(
+        path="/static", directories=[STATIC_DIR], include_in_schema=False, cache_control=None,
+        send_as_attachment=False,
+    )
     return Litestar(
-        route_handlers=ROUTES,
+        route_handlers=[*ROUTES, *PAGE_ROUTES, static],
         on_startup=[start],
         on_shutdown=[stop],
         exception_handlers=EXCEPTION_HANDLERS,

@@ -59,7 +59,19 @@ def _validation(request: Request[Any, Any, Any], exc: ValidationException) -> Re
     return problem(422 if status == 400 and errors else status, None, errors)
 
 
-def _http(request: Request[Any, Any, Any], exc: HTTPException) -> Response[dict[str, Any]]:
+# Set by the pages module: renders an error as a page for browsers outside /api.
+HTML_ERROR: Any = None
+
+
+def _wants_html(request: Request[Any, Any, Any]) -> bool:
+    return (HTML_ERROR is not None and not request.url.path.startswith("/api/")
+            and "text/html" in request.headers.get("accept", ""))
+
+
+def _http(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
+    if _wants_html(request) and exc.status_code < 500:
+        response: Response[Any] = HTML_ERROR(request, exc)
+        return response
     status = exc.status_code
     if status >= 500:
         log.error("server error on %s %s: %s", request.method, request.url.path, exc.detail)

@@ -228,3 +228,6 @@ async def test_internal_notes_are_hidden_from_the_requester(api: Api) -> None:
     lead = [c["body"] for c in (await api.get("sun.lead", path)).json()]
     requester = [c["body"] for c in (await api.get("wang.worker", path)).json()]
     assert lead == ["需要更换密封圈", "备件库存不足"] and requester == ["需要更换密封圈"]
+    events = (await api.get("wang.worker", f"/api/v1/tickets/{t['id']}/events")).json()
+    timeline = [e["data"].get("body") for e in events if e["kind"] == "comment"]
+    assert timeline == ["需要更换密封圈"]  # the timeline hides the note as well
