@@ -71,7 +71,7 @@ def negotiate(cookie: str | None, accept_language: str | None) -> str:
     return "en"
 
 
-def N_(message: str) -> str:  # noqa: N802 - the gettext convention for "mark, translate later"
+def N_(message: str) -> str:
     """Marks a message for the catalog whose translation happens elsewhere (e.g. ``_(state)`` in a template)."""
     return message
 
