@@ -27,3 +27,10 @@ if ! psql -w -h 127.0.0.1 -U postgres -d postgres -Atc 'select 1' >/dev/null 2>&
   sleep 1
 fi
 psql -w -h 127.0.0.1 -U postgres -d postgres -Atc 'select version()' | head -c 60; echo
+
+# Browser tests drive Debian's chromium through playwright (no browser download).
+if [ ! -x /usr/bin/chromium ]; then
+  echo "services: installing chromium"
+  as_root apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq chromium fonts-wqy-zenhei >/dev/null
+fi
