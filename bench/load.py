@@ -129,8 +129,8 @@ def write_wrk_data(path: Path, items: list[dict[str, Any]]) -> Path:
     lines = ["return {"]
     for it in items:
         body = "nil" if it.get("body") is None else lua_string(json.dumps(it["body"], ensure_ascii=False))
-        lines.append(f'  {{method = "{it["method"]}", path = {lua_string(it["path"])}, '
-                     f'token = "{it["token"]}", body = {body}}},')
+        auth = f'cookie = {lua_string(it["cookie"])}' if "cookie" in it else f'token = "{it["token"]}"'
+        lines.append(f'  {{method = "{it["method"]}", path = {lua_string(it["path"])}, {auth}, body = {body}}},')
     lines.append("}")
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return path

@@ -28,6 +28,7 @@ from litestar.datastructures import State, UploadFile
 from litestar.exceptions import HTTPException, NotAuthorizedException, ValidationException
 from litestar.params import FromPath
 from litestar.response import Redirect
+from markupsafe import Markup
 
 from engine.render import forms
 from engine.render.diagram import flow_svg
@@ -799,9 +800,22 @@ async def _detail(page: Page, state: State, ticket_id: int, *, notice: str = "",
         "other_files": [i for k, i in files.items() if k not in linked],
         "teams": sorted(catalog.teams), "notice": notice, "error": error, "comment": comment,
         "category": ticket.state_category or ctype.flow.category(ticket.state), "nav": "tickets",
-        "diagram": flow_svg(ctype.flow, page.lang, current=ticket.state),
+        "diagram": _diagram(catalog, ctype.flow.name, page.lang, ticket.state),
     }
     return page.render("ticket.html", status=status, **context)
+
+
+_DIAGRAMS: dict[tuple[str, str, str, str | None], Markup] = {}
+
+
+def _diagram(catalog: Catalog, flow: str, lang: str, current: str | None = None) -> Markup:
+    """A flow's diagram, drawn once per definition version, language and current state."""
+    key = (catalog.version, flow, lang, current)
+    if key not in _DIAGRAMS:
+        if len(_DIAGRAMS) > 2000:  # old definition versions
+            _DIAGRAMS.clear()
+        _DIAGRAMS[key] = flow_svg(catalog.flows[flow], lang, current=current)
+    return _DIAGRAMS[key]
 
 
 async def _transition_page(page: Page, state: State, ticket_id: int, transition_id: str, values: dict[str, Any],
@@ -845,7 +859,7 @@ class DefinitionPages(Controller):
         loaded = state.get("definitions_loaded_at")
         roles = _role_matrix(catalog, page.lang)
         return page.render("definitions.html", loaded_at=loaded, roles=roles, nav="definitions",
-                           flow_svg=lambda flow: flow_svg(flow, page.lang), forms=forms)
+                           flow_svg=lambda flow: _diagram(catalog, flow.name, page.lang), forms=forms)
 
 
 async def _admin(request: Request[Any, Any, Any], state: State) -> Page:
