@@ -20,12 +20,21 @@ IMMEDIATE``.
 
 Each connection runs WAL with ``synchronous=NORMAL``: a commit survives a crash of the process;
 only a power loss can drop the last transactions, which is SQLite's recommended setting for WAL.
+
+Checkpoints (copying committed pages from the WAL into the database file, with an ``fsync``) do
+not run inside a committing request, where SQLite's automatic checkpoint would put them and stall
+the event loop for milliseconds: the engine's connections turn ``wal_autocheckpoint`` off and a
+background thread runs ``PRAGMA wal_checkpoint(PASSIVE)`` every :data:`CHECKPOINT_EVERY` seconds
+on a connection of its own. A passive checkpoint never blocks readers or the writer, and the WAL
+stays the durable record of every commit until it is copied, so durability is unchanged.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sqlite3
+import threading
 import time
 from collections.abc import Generator, Sequence
 from typing import Any
@@ -38,6 +47,7 @@ __all__ = ["PooledSQLiteEngine", "SyncConnection"]
 _IDLE = 8  # connections kept open between uses
 _FIRST_BACKOFF = 0.0005  # seconds; doubles up to _MAX_BACKOFF
 _MAX_BACKOFF = 0.02
+CHECKPOINT_EVERY = 0.5  # seconds between background checkpoints
 
 
 def _is_busy(exc: sqlite3.OperationalError) -> bool:
@@ -197,6 +207,8 @@ class PooledSQLiteEngine(SQLiteEngine):
     def __init__(self, path: str, **connection_kwargs: Any) -> None:
         super().__init__(path=path, **connection_kwargs)
         self._idle: list[SyncConnection] = []
+        self._checkpointer: threading.Thread | None = None
+        self._stop = threading.Event()
 
     def _open(self) -> SyncConnection:
         if self._idle:
@@ -208,7 +220,33 @@ class PooledSQLiteEngine(SQLiteEngine):
         raw.row_factory = dict_factory
         raw.execute("PRAGMA foreign_keys = 1")
         raw.execute("PRAGMA synchronous = NORMAL")
+        raw.execute("PRAGMA wal_autocheckpoint = 0")  # the checkpointer thread does it
+        if self._checkpointer is None or not self._checkpointer.is_alive():
+            self._stop.clear()
+            self._checkpointer = threading.Thread(target=self._checkpoint_loop, name="sqlite-checkpoint",
+                                                  daemon=True)
+            self._checkpointer.start()
         return SyncConnection(raw, busy_timeout)
+
+    def _checkpoint_loop(self) -> None:
+        conn = sqlite3.connect(self.path, timeout=float(self.connection_kwargs.get("timeout", 5.0)),
+                               isolation_level=None)
+        try:
+            while not self._stop.wait(CHECKPOINT_EVERY):
+                with contextlib.suppress(sqlite3.Error):  # e.g. the file is being removed: try again later
+                    conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+            conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+        except sqlite3.Error:
+            pass
+        finally:
+            conn.close()
+
+    def stop_checkpointer(self) -> None:
+        """End the background checkpoints (after a last one)."""
+        self._stop.set()
+        if self._checkpointer is not None:
+            self._checkpointer.join(timeout=10)
+            self._checkpointer = None
 
     def _release(self, conn: SyncConnection) -> None:
         if conn.raw.in_transaction:  # never hand out a connection in an unknown state
@@ -223,6 +261,7 @@ class PooledSQLiteEngine(SQLiteEngine):
         idle, self._idle = self._idle, []
         for conn in idle:
             conn.raw.close()
+        self.stop_checkpointer()
 
     async def get_connection(self) -> Any:  # used by Piccolo's transactions
         return _Lease(self, self._open())
