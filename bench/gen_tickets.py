@@ -60,7 +60,7 @@ sys.path.insert(0, str(HERE))
 from benchlib import DEFINITIONS, fresh_database, is_postgres_url, sqlite_path  # noqa: E402
 
 from engine.runtime import storage  # noqa: E402
-from engine.runtime.storage.search import search_text_for  # noqa: E402
+from engine.runtime.storage.search import INDEX_NEW_TICKETS, search_text_for  # noqa: E402
 from engine.runtime.storage.tickets import format_number  # noqa: E402
 from engine.schema import Catalog  # noqa: E402
 from engine.schema.kinds.flow import CLOSING  # noqa: E402
@@ -676,6 +676,14 @@ def load_sqlite(url: str, gen_args: dict[str, Any], people: list[Person], batch:
                 conn.execute(sql)
         conn.execute("COMMIT")
         timings["FTS5 rebuild"] = time.perf_counter() - t3
+    if conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'ticket_search_state'").fetchone():
+        # The application indexes new tickets when its transactions commit (no insert trigger):
+        # index what this load added (the rebuild above already did) and record how far it goes.
+        conn.execute("BEGIN")
+        if not dropped:
+            conn.execute(INDEX_NEW_TICKETS[0])
+        conn.execute("UPDATE ticket_search_state SET indexed_to = (SELECT coalesce(max(id), 0) FROM tickets)")
+        conn.execute("COMMIT")
     t4 = time.perf_counter()
     conn.execute("ANALYZE")
     conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")

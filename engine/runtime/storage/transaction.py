@@ -31,6 +31,7 @@ from typing import Any
 from piccolo.engine.sqlite import SQLiteEngine, TransactionType
 
 from .database import current_engine
+from .search import INDEX_NEW_TICKETS, NEW_TICKETS_PENDING
 from .sqlite_pool import PooledSQLiteEngine, SyncConnection
 
 __all__ = ["in_transaction", "transaction"]
@@ -59,8 +60,9 @@ async def transaction() -> AsyncIterator[None]:
             return
         # SQLite has one writer at a time. Queue this process's writers here, in order, instead of
         # letting them spin in SQLite's busy handler, whose back-off sleeps make a long tail.
-        async with _writer(engine).lock, engine.transaction(transaction_type=TransactionType.immediate):
+        async with _writer(engine).lock, engine.transaction(transaction_type=TransactionType.immediate) as tx:
             yield
+            await _index_new_tickets(engine, tx.connection)
     else:
         async with engine.transaction():
             yield
@@ -128,7 +130,11 @@ async def _commit_soon(writer: _Writer, group: _Group) -> None:
         try:
             if not group.conn.in_transaction:
                 raise RuntimeError("the write transaction was rolled back by the database")
-            await group.conn.commit()
+            conn = group.conn
+            if conn.fetchall(NEW_TICKETS_PENDING)[0]["pending"]:
+                for sql in INDEX_NEW_TICKETS:
+                    conn.fetchall(sql)
+            await conn.commit()
         except BaseException as exc:
             await group.conn.rollback()
             if not group.done.done():
@@ -173,6 +179,14 @@ async def _grouped(engine: PooledSQLiteEngine) -> AsyncIterator[None]:
         await asyncio.wait([group.done])
         raise failure
     await asyncio.shield(group.done)
+
+
+async def _index_new_tickets(engine: SQLiteEngine, connection: Any) -> None:
+    """Add the tickets this transaction created to the search index (see storage.search)."""
+    rows = await engine._run_in_existing_connection(connection, NEW_TICKETS_PENDING)
+    if rows[0]["pending"]:
+        for sql in INDEX_NEW_TICKETS:
+            await engine._run_in_existing_connection(connection, sql)
 
 
 def in_transaction() -> bool:
