@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
@@ -13,13 +14,17 @@ from engine.runtime.storage import (
     DuplicateRequest,
     NewEvent,
     NewTicket,
+    close_database,
+    configure,
     fetch_ticket,
     find_users,
     insert_ticket,
     is_foreign_key_violation,
+    open_database,
     open_ticket_counts,
     search_clause,
     search_text_for,
+    sqlite_pool,
     ticket_for_idempotency_key,
     ticket_select,
     transaction,
@@ -206,3 +211,60 @@ async def test_due_times_are_comparable(db: Backend) -> None:
     assert [r["number"] for r in rows] == ["GD-000001"]
     t2 = await fetch_ticket(2)
     assert t2 is not None and t2.resolution_due_at == beijing
+
+
+async def test_concurrent_write_transactions_commit_together_and_fail_alone(
+    db: Backend, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The server's engine: on SQLite a burst of write transactions shares one COMMIT, each in a
+    savepoint of its own; on both engines a failing one writes nothing and the others all commit."""
+    ann, _, _ = await _people()
+    commits: list[int] = []
+    original = sqlite_pool.SyncConnection.commit
+
+    async def counting_commit(self: sqlite_pool.SyncConnection) -> None:
+        commits.append(1)
+        await original(self)
+
+    monkeypatch.setattr(sqlite_pool.SyncConnection, "commit", counting_commit)
+    engine = await open_database(db.url)  # pooled, as the server opens it
+    commits.clear()  # the schema check at opening commits too
+    try:
+        async def create(i: int) -> int:
+            async with transaction():
+                t = await insert_ticket(_new(ann.id, f"冲床漏油 {i}"), [NewEvent("created", ann.id)])
+                if i == 3:
+                    raise ValueError("refused after writing")
+                return t.id
+
+        results = await asyncio.gather(*[create(i) for i in range(8)], return_exceptions=True)
+        assert isinstance(results[3], ValueError)
+        ids = [r for r in results if isinstance(r, int)]
+        assert len(ids) == 7
+        if db.name == "sqlite":
+            assert len(commits) == 1
+        rows = await Ticket.select(Ticket.id, Ticket.number).order_by(Ticket.id).run()
+        assert [r["id"] for r in rows] == sorted(ids)
+        assert all(r["number"] == f"GD-{r['id']:06d}" for r in rows)
+        assert await TicketEvent.count().run() == 7
+        assert len(await ticket_select().where(search_clause("冲床漏油")).run()) == 7
+    finally:
+        await close_database(engine)
+        configure(db.url)
+
+
+async def test_search_finds_tickets_not_yet_indexed(db: Backend) -> None:
+    """SQLite indexes new tickets when their transaction commits; rows written around it are
+    still found (by a scan of the unindexed tail) and indexed by the next transaction."""
+    ann, _, _ = await _people()
+    await Ticket.insert(Ticket(type="repair", title="注塑机温度过高", state="reported", state_category="open",
+                               priority="normal", requester_id=ann.id, definition_version="v",
+                               number="GD-900001", search_text="GD-900001 注塑机温度过高")).run()
+    found = await ticket_select().where(search_clause("温度过高")).run()
+    assert [r["number"] for r in found] == ["GD-900001"]
+    await insert_ticket(_new(ann.id, "温度过高 again"))
+    found = await ticket_select().where(search_clause("温度过高")).order_by(Ticket.id).run()
+    assert [r["title"] for r in found] == ["注塑机温度过高", "温度过高 again"]
+    if db.name == "sqlite":
+        rows = await Ticket.raw("SELECT rowid AS id FROM ticket_search WHERE ticket_search MATCH '\"温度过高\"'").run()
+        assert len(rows) == 2  # both are in the index now
