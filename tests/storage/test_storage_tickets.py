@@ -22,6 +22,7 @@ from engine.runtime.storage import (
     is_foreign_key_violation,
     open_database,
     open_ticket_counts,
+    route_candidates,
     search_clause,
     search_text_for,
     sqlite_pool,
@@ -143,6 +144,28 @@ async def test_open_ticket_counts(db: Backend) -> None:
     await insert_ticket(_new(ann.id, assignee_id=tim.id, state="in_repair", state_category="active"))
     assert await open_ticket_counts([tom.id, tim.id, ann.id]) == {tom.id: 2, tim.id: 1, ann.id: 0}
     assert await open_ticket_counts([]) == {}
+
+
+async def test_routing_reads_open_counts_the_triggers_keep(db: Backend) -> None:
+    """Routing reads each candidate's open tickets from a table triggers keep; it matches a count."""
+    ann, tom, tim = await _people()
+
+    async def routed() -> dict[int, int]:
+        return {c.id: c.open_count for c in await route_candidates(roles=["technician"])}
+
+    a = await insert_ticket(_new(ann.id, assignee_id=tom.id))
+    b = await insert_ticket(_new(ann.id, assignee_id=tom.id))
+    c = await insert_ticket(_new(ann.id, assignee_id=tim.id, state="done", state_category="resolved"))
+    assert await routed() == await open_ticket_counts([tom.id, tim.id]) == {tom.id: 2, tim.id: 0}
+    await update_ticket(a.id, a.row_version, {"assignee_id": tim.id})  # reassigned
+    await update_ticket(b.id, b.row_version, {"state": "done", "state_category": "resolved"})  # closed
+    await update_ticket(c.id, c.row_version, {"state": "in_repair", "state_category": "active"})  # reopened
+    assert await routed() == await open_ticket_counts([tom.id, tim.id]) == {tom.id: 0, tim.id: 2}
+    a2 = await fetch_ticket(a.id)
+    assert a2 is not None
+    await update_ticket(a.id, a2.row_version, {"assignee_id": None, "title": "unassigned"})
+    await update_ticket(a.id, a2.row_version + 1, {"title": "no change to the count"})
+    assert await routed() == await open_ticket_counts([tom.id, tim.id]) == {tom.id: 0, tim.id: 1}
 
 
 async def test_find_users(db: Backend) -> None:
