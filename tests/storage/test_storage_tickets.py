@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import importlib
 from datetime import UTC, datetime, timedelta, timezone
+from typing import Any
 
 import pytest
 
@@ -25,7 +27,6 @@ from engine.runtime.storage import (
     route_candidates,
     search_clause,
     search_text_for,
-    sqlite_pool,
     ticket_for_idempotency_key,
     ticket_select,
     transaction,
@@ -34,6 +35,9 @@ from engine.runtime.storage import (
 from engine.runtime.storage.tables import Approval, Ticket, TicketEvent
 
 from .conftest import Backend
+
+# the module, not the function the package exports under the same name
+transaction_module = importlib.import_module("engine.runtime.storage.transaction")
 
 pytestmark = pytest.mark.anyio
 
@@ -243,13 +247,13 @@ async def test_concurrent_write_transactions_commit_together_and_fail_alone(
     savepoint of its own; on both engines a failing one writes nothing and the others all commit."""
     ann, _, _ = await _people()
     commits: list[int] = []
-    original = sqlite_pool.SyncConnection.commit
+    original = transaction_module._commit_soon
 
-    async def counting_commit(self: sqlite_pool.SyncConnection) -> None:
+    async def counting_commit(*args: Any) -> None:
         commits.append(1)
-        await original(self)
+        await original(*args)
 
-    monkeypatch.setattr(sqlite_pool.SyncConnection, "commit", counting_commit)
+    monkeypatch.setattr(transaction_module, "_commit_soon", counting_commit)
     engine = await open_database(db.url)  # pooled, as the server opens it
     commits.clear()  # the schema check at opening commits too
     try:
