@@ -30,7 +30,14 @@ from piccolo.columns.combination import WhereRaw
 
 from .database import is_postgres
 
-__all__ = ["INDEX_NEW_TICKETS", "MIN_INDEXED_CHARS", "NEW_TICKETS_PENDING", "search_clause", "search_text_for"]
+__all__ = [
+    "INDEX_NEW_TICKETS",
+    "MIN_INDEXED_CHARS",
+    "NEW_TICKETS_PENDING",
+    "search_clause",
+    "search_sql",
+    "search_text_for",
+]
 
 MIN_INDEXED_CHARS = 3  # a trigram index cannot help shorter queries
 
@@ -50,21 +57,27 @@ def _like_pattern(text: str) -> str:
     return f"%{escaped}%"
 
 
+def search_sql(text: str) -> tuple[str, list[Any]]:
+    """The SQL of :func:`search_clause` (on ``tickets``, ``{}`` placeholders) and its values."""
+    text = " ".join(text.split())
+    if is_postgres():
+        return "tickets.search_text ILIKE {} ESCAPE '\\'", [_like_pattern(text)]
+    if len(text) >= MIN_INDEXED_CHARS:
+        phrase = '"' + text.replace('"', '""') + '"'
+        return ("tickets.id IN (SELECT rowid FROM ticket_search WHERE ticket_search MATCH {} "
+                f"UNION ALL SELECT p.id FROM tickets p WHERE p.id > {_INDEXED_TO} "
+                "AND p.search_text LIKE {} ESCAPE '\\')"), [phrase, _like_pattern(text)]
+    return "tickets.search_text LIKE {} ESCAPE '\\'", [_like_pattern(text)]
+
+
 def search_clause(text: str) -> WhereRaw:
     """A ``where`` clause on ``tickets`` matching rows whose search text contains ``text``.
 
     Combine it with scope and queue filters in the same query, e.g.
     ``Ticket.select().where(search_clause("冲床") & (Ticket.org_unit == "east"))``.
     """
-    text = " ".join(text.split())
-    if is_postgres():
-        return WhereRaw("tickets.search_text ILIKE {} ESCAPE '\\'", _like_pattern(text))
-    if len(text) >= MIN_INDEXED_CHARS:
-        phrase = '"' + text.replace('"', '""') + '"'
-        return WhereRaw("tickets.id IN (SELECT rowid FROM ticket_search WHERE ticket_search MATCH {} "
-                        f"UNION ALL SELECT p.id FROM tickets p WHERE p.id > {_INDEXED_TO} "
-                        "AND p.search_text LIKE {} ESCAPE '\\')", phrase, _like_pattern(text))
-    return WhereRaw("tickets.search_text LIKE {} ESCAPE '\\'", _like_pattern(text))
+    sql, values = search_sql(text)
+    return WhereRaw(sql, *values)
 
 
 def _texts(value: Any) -> Iterable[str]:

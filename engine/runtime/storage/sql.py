@@ -19,7 +19,7 @@ from piccolo.engine.sqlite import SQLiteEngine
 from .database import current_engine
 from .sqlite_pool import PooledSQLiteEngine
 
-__all__ = ["compile_sql", "fetch", "sqlite_time"]
+__all__ = ["compile_sql", "fetch", "fetch_rows", "sqlite_time"]
 
 _COMPILED: dict[tuple[str, bool], str] = {}
 
@@ -60,6 +60,21 @@ async def fetch(sql: str, *args: Any) -> Sequence[Mapping[str, Any]]:
     if in_tx is not None:
         return await engine._run_in_existing_connection(in_tx.connection, query, list(args))  # type: ignore[no-any-return]
     return await engine._run_in_new_connection(query, list(args))  # type: ignore[no-any-return]
+
+
+async def fetch_rows(sql: str, *args: Any) -> Sequence[Sequence[Any]]:
+    """Rows of one read outside a transaction, by position, as cheaply as the engine gives them.
+
+    PostgreSQL: asyncpg records (typed values). The server's SQLite engine: tuples of SQLite's own
+    values (timestamps and JSON as text). Other SQLite engines: Piccolo's converted values.
+    """
+    engine = current_engine()
+    if isinstance(engine, PooledSQLiteEngine) and engine.current_transaction.get() is None:
+        return await engine.fetch_plain(compile_sql(sql, False), args)
+    rows = await fetch(sql, *args)
+    if isinstance(engine, PostgresEngine):
+        return rows  # type: ignore[return-value]
+    return [tuple(r.values()) for r in rows]
 
 
 def sqlite_time(value: datetime | None) -> str | None:

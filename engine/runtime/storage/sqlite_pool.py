@@ -207,6 +207,7 @@ class PooledSQLiteEngine(SQLiteEngine):
     def __init__(self, path: str, **connection_kwargs: Any) -> None:
         super().__init__(path=path, **connection_kwargs)
         self._idle: list[SyncConnection] = []
+        self._plain_idle: list[sqlite3.Connection] = []
         self._checkpointer: threading.Thread | None = None
         self._stop = threading.Event()
 
@@ -261,6 +262,9 @@ class PooledSQLiteEngine(SQLiteEngine):
         idle, self._idle = self._idle, []
         for conn in idle:
             conn.raw.close()
+        plain, self._plain_idle = self._plain_idle, []
+        for raw in plain:
+            raw.close()
         self.stop_checkpointer()
 
     async def get_connection(self) -> Any:  # used by Piccolo's transactions
@@ -287,6 +291,34 @@ class PooledSQLiteEngine(SQLiteEngine):
                 cursor.close()
         finally:
             self._release(conn)
+
+    async def fetch_plain(self, sql: str, parameters: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        """Rows as tuples of SQLite's own values (no type conversion), for hot reads outside a transaction.
+
+        Piccolo's converters (every INTEGER and TIMESTAMPTZ value passes through a Python function)
+        cost more than the query on a list page; the caller converts what it needs.
+        """
+        if self.current_transaction.get() is not None:
+            raise RuntimeError("fetch_plain runs outside transactions only")
+        raw = self._plain_idle.pop() if self._plain_idle else None
+        if raw is None:
+            raw = sqlite3.connect(self.path, timeout=0, isolation_level=None, check_same_thread=False)
+            raw.execute("PRAGMA foreign_keys = 1")
+        conn = SyncConnection(raw, float(self.connection_kwargs.get("timeout", 5.0)))
+        try:
+            cursor = await conn.run(raw.execute, sql, parameters)
+            try:
+                rows: list[tuple[Any, ...]] = cursor.fetchall()
+                return rows
+            finally:
+                cursor.close()
+        finally:
+            if raw.in_transaction:
+                raw.rollback()
+            if len(self._plain_idle) < _IDLE:
+                self._plain_idle.append(raw)
+            else:
+                raw.close()
 
     async def _run_in_new_connection(
         self, query: str, args: list[Any] | None = None, query_type: str = "generic", table: type[Table] | None = None
