@@ -60,7 +60,8 @@ sys.path.insert(0, str(HERE))
 from benchlib import DEFINITIONS, fresh_database, is_postgres_url, sqlite_path  # noqa: E402
 
 from engine.runtime import storage  # noqa: E402
-from engine.runtime.storage.search import search_text_for  # noqa: E402
+from engine.runtime.storage.directory import RECOUNT_OPEN  # noqa: E402
+from engine.runtime.storage.search import INDEX_NEW_TICKETS, search_text_for  # noqa: E402
 from engine.runtime.storage.tickets import format_number  # noqa: E402
 from engine.schema import Catalog  # noqa: E402
 from engine.schema.kinds.flow import CLOSING  # noqa: E402
@@ -676,6 +677,19 @@ def load_sqlite(url: str, gen_args: dict[str, Any], people: list[Person], batch:
                 conn.execute(sql)
         conn.execute("COMMIT")
         timings["FTS5 rebuild"] = time.perf_counter() - t3
+    if conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'ticket_search_state'").fetchone():
+        # The application indexes new tickets when its transactions commit (no insert trigger):
+        # index what this load added (the rebuild above already did) and record how far it goes.
+        conn.execute("BEGIN")
+        if not dropped:
+            conn.execute(INDEX_NEW_TICKETS[0])
+        conn.execute("UPDATE ticket_search_state SET indexed_to = (SELECT coalesce(max(id), 0) FROM tickets)")
+        conn.execute("COMMIT")
+    if conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'assignee_open_counts'").fetchone():
+        conn.execute("BEGIN")  # the open-count triggers were off during the load
+        for sql in RECOUNT_OPEN:
+            conn.execute(sql)
+        conn.execute("COMMIT")
     t4 = time.perf_counter()
     conn.execute("ANALYZE")
     conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
@@ -768,6 +782,8 @@ async def load_postgres(url: str, gen_args: dict[str, Any], people: list[Person]
                 await conn.execute(f'DROP INDEX "{r["indexname"]}"')
                 dropped.append(r["indexdef"])
             log(f"dropped {len(dropped)} indexes for the load")
+            if await conn.fetchval("SELECT to_regclass('assignee_open_counts') IS NOT NULL"):
+                await conn.execute("ALTER TABLE tickets DISABLE TRIGGER tickets_open_count")  # recounted after
         first_ticket = await conn.fetchval("SELECT COALESCE(MAX(id), 0) FROM tickets") + 1
         t1 = time.perf_counter()
         gen_time = 0.0
@@ -797,6 +813,11 @@ async def load_postgres(url: str, gen_args: dict[str, Any], people: list[Person]
         for table in ("tickets",):
             await conn.execute(
                 f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), (SELECT COALESCE(MAX(id), 1) FROM {table}))")
+        if await conn.fetchval("SELECT to_regclass('assignee_open_counts') IS NOT NULL"):
+            async with conn.transaction():  # exact whatever the load did with the triggers
+                for sql in RECOUNT_OPEN:
+                    await conn.execute(sql)
+                await conn.execute("ALTER TABLE tickets ENABLE TRIGGER tickets_open_count")
         t4 = time.perf_counter()
         await conn.execute("VACUUM ANALYZE tickets")
         await conn.execute("VACUUM ANALYZE ticket_events")

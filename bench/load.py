@@ -327,7 +327,10 @@ def profile(pid: int, seconds: int, out: Path) -> subprocess.Popen[bytes]:
 IDLE_LEAVES = (
     "_connection_worker_thread (aiosqlite/core.py:59)",  # an aiosqlite thread waiting for work
     "EpollSelector.select (selectors.py:468)",  # the event loop waiting for I/O
+    "Runner.run (asyncio/runners.py:118)",  # uvloop (C) waiting for I/O, or running its own code
 )
+# The event loop thread: asyncio's loop, or uvloop (no Python frame of its own below asyncio.run).
+LOOP_FRAMES = ("BaseEventLoop.run_forever", "Runner.run")
 
 
 def summarise_profile(path: Path, seconds: float, rate: int = 250, top: int = 25) -> dict[str, Any]:
@@ -354,7 +357,7 @@ def summarise_profile(path: Path, seconds: float, rate: int = 250, top: int = 25
         frames = stack.split(";")
         if frames[-1] in IDLE_LEAVES:
             continue
-        if any(f.startswith("BaseEventLoop.run_forever") for f in frames):
+        if any(f.startswith(LOOP_FRAMES) for f in frames):
             main += count
             short = [_short(f) for f in frames]
             main_self[short[-1]] += count

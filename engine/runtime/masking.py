@@ -46,11 +46,21 @@ def masked_fields(catalog: Catalog, actor: Actor, type_name: str,
     """Ids of the type's fields the actor sees masked."""
     if requester is not None and requester == actor.username:
         return frozenset()
+    key = (id(catalog), actor, type_name)
+    known = _MASKED.get(key)
+    if known is not None and known[0] is catalog:
+        return known[1]
     t = catalog.types.get(type_name)
-    if t is None:
-        return frozenset()
-    return frozenset(f.id for f in t.spec.fields
-                     if f.sensitive and not may_see(catalog, actor, type_name, f.id))
+    hidden = frozenset() if t is None else frozenset(
+        f.id for f in t.spec.fields if f.sensitive and not may_see(catalog, actor, type_name, f.id))
+    if len(_MASKED) >= 4096:
+        _MASKED.clear()
+    _MASKED[key] = (catalog, hidden)
+    return hidden
+
+
+# (catalog, actor, type) -> the fields the actor sees masked; a list asks once per row.
+_MASKED: dict[tuple[int, Actor, str], tuple[Catalog, frozenset[str]]] = {}
 
 
 def _mask_digits(text: str, digits: int) -> str:

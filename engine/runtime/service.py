@@ -6,6 +6,7 @@ everywhere. A ticket is judged by the definition version it was created under.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -183,9 +184,19 @@ class TicketService:
             if existing is not None:
                 return await self.get(actor, existing), False
         plan = decide_create(self.catalog, actor, type_name, title, fields, priority, org_unit)
-        flow = self.catalog.types[type_name].flow
+        ctype = self.catalog.types[type_name]
+        flow = ctype.flow
+        # On PostgreSQL a plain create (no key, no approval, no files) is one routing read and one
+        # INSERT statement that writes the ticket with its events atomically: a transaction around
+        # them adds two round trips and no guarantee (routing reads committed data either way).
+        plain = (
+            idempotency_key is None
+            and plan.approval is None
+            and not any(plan.fields.get(f.id) for f in ctype.spec.fields if f.type == "attachment")
+            and storage.is_postgres()
+        )
         try:
-            async with storage.transaction():
+            async with contextlib.nullcontext() if plain else storage.transaction():
                 ids: dict[str, int] = {}
                 decision = await _route(plan.route, ids) if plan.route is not None else None
                 if decision is not None and decision.assignee and decision.assignee not in ids:
@@ -220,7 +231,7 @@ class TicketService:
                     events,
                     idempotency_key=idempotency_key,
                 )
-                await link_attachments(self.catalog.types[type_name], actor, ticket.id, {}, plan.fields)
+                await link_attachments(ctype, actor, ticket.id, {}, plan.fields)
                 if plan.approval is not None:
                     await _open_approval(ticket.id, plan.approval, ticket.requester)
         except storage.DuplicateRequest as dup:

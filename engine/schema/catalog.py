@@ -73,6 +73,7 @@ class CompiledFlow:
     routing: tuple[tuple[RoutingRule, Cond | None], ...]
     conditions: Mapping[str, Cond]  # transition id -> its `when`
     level_conditions: Mapping[tuple[str, str], Cond]  # (approval id, level id) -> `when`
+    _from: dict[str, tuple[Transition, ...]] = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def initial(self) -> str:
@@ -86,6 +87,12 @@ class CompiledFlow:
         return self.category(state) in CLOSING
 
     def transitions_from(self, state: str) -> tuple[Transition, ...]:
+        known = self._from.get(state)
+        if known is None:
+            known = self._from[state] = self._transitions_from(state)  # derived data; the flow never changes
+        return known
+
+    def _transitions_from(self, state: str) -> tuple[Transition, ...]:
         ids = list(self.states)
         out = []
         for tr in self.transitions.values():

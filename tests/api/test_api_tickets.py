@@ -127,6 +127,31 @@ async def test_idempotency_key_returns_the_first_ticket(api: Api) -> None:
     assert first.json()["id"] == again.json()["id"]
 
 
+async def test_creates_in_one_burst_commit_together_and_fail_alone(api: Api) -> None:
+    """On SQLite creates that arrive together share one commit: a create that fails inside its
+    transaction undoes only its own writes, and a retry in the same burst gets the first ticket."""
+    good = {"type": "equipment_repair", "title": "Conveyor jam", "fields": REPAIR}
+    bad = {**good, "fields": {**REPAIR, "fault_photos": ["att_99999"]}}  # refused inside the transaction
+    keyed = [api.post("wang.worker", "/api/v1/tickets", good, {"Idempotency-Key": "burst"}) for _ in range(3)]
+    results = await asyncio.gather(
+        *[api.post("wang.worker", "/api/v1/tickets", good) for _ in range(6)],
+        api.post("wang.worker", "/api/v1/tickets", bad),
+        *keyed,
+    )
+    codes = [r.status_code for r in results]
+    assert codes[:6] == [201] * 6 and codes[6] == 422 and sorted(codes[7:]) == [200, 200, 201]
+    ids = [r.json()["id"] for r in results[:6]]
+    assert len({r.json()["id"] for r in results[7:]}) == 1
+    listed = (await api.get("wang.worker", "/api/v1/tickets?limit=50")).json()["items"]
+    assert sorted(t["id"] for t in listed) == sorted([*ids, results[7].json()["id"]])
+    assert all(t["number"] == f"GD-{t['id']:06d}" for t in listed)
+    for t in listed:  # every committed ticket has its events and is found by its number
+        events = (await api.get("wang.worker", f"/api/v1/tickets/{t['id']}/events")).json()
+        assert next(e["kind"] for e in events) == "created"
+        found = (await api.get("wang.worker", f"/api/v1/tickets?q={t['number']}")).json()["items"]
+        assert [x["id"] for x in found] == [t["id"]]
+
+
 async def test_concurrent_transitions_one_wins_the_other_conflicts(api: Api) -> None:
     t = await raise_repair(api)
     path = f"/api/v1/tickets/{t['id']}/transitions/accept"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -136,6 +136,9 @@ async def test_pages_carry_the_stored_ticket(db: Backend) -> None:
     page, _ = await list_tickets(_rules(_rule("approver", "amy")))
     assert page == [spread.tickets[4]]
     assert page[0].approvers == frozenset({"amy"}) and page[0].requester == "carol"
+    everything, _ = await list_tickets(_rules(_rule("all")))
+    assert sorted(everything, key=lambda t: t.id) == list(spread.tickets)  # every column, as fetch_ticket reads it
+    assert all(set(vars(t)) == {f.name for f in fields(TicketSnapshot)} for t in everything)
 
 
 async def test_filters_combine(db: Backend) -> None:

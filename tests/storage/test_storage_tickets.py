@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+import importlib
 from datetime import UTC, datetime, timedelta, timezone
+from typing import Any
 
 import pytest
 
@@ -13,11 +16,15 @@ from engine.runtime.storage import (
     DuplicateRequest,
     NewEvent,
     NewTicket,
+    close_database,
+    configure,
     fetch_ticket,
     find_users,
     insert_ticket,
     is_foreign_key_violation,
+    open_database,
     open_ticket_counts,
+    route_candidates,
     search_clause,
     search_text_for,
     ticket_for_idempotency_key,
@@ -28,6 +35,9 @@ from engine.runtime.storage import (
 from engine.runtime.storage.tables import Approval, Ticket, TicketEvent
 
 from .conftest import Backend
+
+# the module, not the function the package exports under the same name
+transaction_module = importlib.import_module("engine.runtime.storage.transaction")
 
 pytestmark = pytest.mark.anyio
 
@@ -140,6 +150,28 @@ async def test_open_ticket_counts(db: Backend) -> None:
     assert await open_ticket_counts([]) == {}
 
 
+async def test_routing_reads_open_counts_the_triggers_keep(db: Backend) -> None:
+    """Routing reads each candidate's open tickets from a table triggers keep; it matches a count."""
+    ann, tom, tim = await _people()
+
+    async def routed() -> dict[int, int]:
+        return {c.id: c.open_count for c in await route_candidates(roles=["technician"])}
+
+    a = await insert_ticket(_new(ann.id, assignee_id=tom.id))
+    b = await insert_ticket(_new(ann.id, assignee_id=tom.id))
+    c = await insert_ticket(_new(ann.id, assignee_id=tim.id, state="done", state_category="resolved"))
+    assert await routed() == await open_ticket_counts([tom.id, tim.id]) == {tom.id: 2, tim.id: 0}
+    await update_ticket(a.id, a.row_version, {"assignee_id": tim.id})  # reassigned
+    await update_ticket(b.id, b.row_version, {"state": "done", "state_category": "resolved"})  # closed
+    await update_ticket(c.id, c.row_version, {"state": "in_repair", "state_category": "active"})  # reopened
+    assert await routed() == await open_ticket_counts([tom.id, tim.id]) == {tom.id: 0, tim.id: 2}
+    a2 = await fetch_ticket(a.id)
+    assert a2 is not None
+    await update_ticket(a.id, a2.row_version, {"assignee_id": None, "title": "unassigned"})
+    await update_ticket(a.id, a2.row_version + 1, {"title": "no change to the count"})
+    assert await routed() == await open_ticket_counts([tom.id, tim.id]) == {tom.id: 0, tim.id: 1}
+
+
 async def test_find_users(db: Backend) -> None:
     ann, tom, tim = await _people()
     assert await find_users(role="technician") == [tom, tim]
@@ -206,3 +238,60 @@ async def test_due_times_are_comparable(db: Backend) -> None:
     assert [r["number"] for r in rows] == ["GD-000001"]
     t2 = await fetch_ticket(2)
     assert t2 is not None and t2.resolution_due_at == beijing
+
+
+async def test_concurrent_write_transactions_commit_together_and_fail_alone(
+    db: Backend, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The server's engine: on SQLite a burst of write transactions shares one COMMIT, each in a
+    savepoint of its own; on both engines a failing one writes nothing and the others all commit."""
+    ann, _, _ = await _people()
+    commits: list[int] = []
+    original = transaction_module._commit_soon
+
+    async def counting_commit(*args: Any) -> None:
+        commits.append(1)
+        await original(*args)
+
+    monkeypatch.setattr(transaction_module, "_commit_soon", counting_commit)
+    engine = await open_database(db.url)  # pooled, as the server opens it
+    commits.clear()  # the schema check at opening commits too
+    try:
+        async def create(i: int) -> int:
+            async with transaction():
+                t = await insert_ticket(_new(ann.id, f"冲床漏油 {i}"), [NewEvent("created", ann.id)])
+                if i == 3:
+                    raise ValueError("refused after writing")
+                return t.id
+
+        results = await asyncio.gather(*[create(i) for i in range(8)], return_exceptions=True)
+        assert isinstance(results[3], ValueError)
+        ids = [r for r in results if isinstance(r, int)]
+        assert len(ids) == 7
+        if db.name == "sqlite":
+            assert len(commits) == 1
+        rows = await Ticket.select(Ticket.id, Ticket.number).order_by(Ticket.id).run()
+        assert [r["id"] for r in rows] == sorted(ids)
+        assert all(r["number"] == f"GD-{r['id']:06d}" for r in rows)
+        assert await TicketEvent.count().run() == 7
+        assert len(await ticket_select().where(search_clause("冲床漏油")).run()) == 7
+    finally:
+        await close_database(engine)
+        configure(db.url)
+
+
+async def test_search_finds_tickets_not_yet_indexed(db: Backend) -> None:
+    """SQLite indexes new tickets when their transaction commits; rows written around it are
+    still found (by a scan of the unindexed tail) and indexed by the next transaction."""
+    ann, _, _ = await _people()
+    await Ticket.insert(Ticket(type="repair", title="注塑机温度过高", state="reported", state_category="open",
+                               priority="normal", requester_id=ann.id, definition_version="v",
+                               number="GD-900001", search_text="GD-900001 注塑机温度过高")).run()
+    found = await ticket_select().where(search_clause("温度过高")).run()
+    assert [r["number"] for r in found] == ["GD-900001"]
+    await insert_ticket(_new(ann.id, "温度过高 again"))
+    found = await ticket_select().where(search_clause("温度过高")).order_by(Ticket.id).run()
+    assert [r["title"] for r in found] == ["注塑机温度过高", "温度过高 again"]
+    if db.name == "sqlite":
+        rows = await Ticket.raw("SELECT rowid AS id FROM ticket_search WHERE ticket_search MATCH '\"温度过高\"'").run()
+        assert len(rows) == 2  # both are in the index now

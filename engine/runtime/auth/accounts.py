@@ -13,6 +13,7 @@ from engine.runtime.storage.tables import TeamMember, User, UserRole
 from engine.runtime.storage.transaction import transaction
 from engine.schema import Catalog
 
+from . import actor_cache
 from .passwords import hash_password, password_problem
 
 __all__ = [
@@ -153,6 +154,7 @@ async def grant(user: Actor | int | str, roles: Sequence[str] = (), teams: Seque
     async with transaction():
         uid = await user_id(user)
         await _add(uid, roles, teams)
+    actor_cache.forget_all()
     return await actor_for_user(uid)
 
 
@@ -165,6 +167,7 @@ async def revoke(user: Actor | int | str, roles: Sequence[str] = (), teams: Sequ
         if teams:
             await TeamMember.delete().where(
                 (TeamMember.user_id == uid) & TeamMember.team.is_in(list(teams))).run()
+    actor_cache.forget_all()
     return await actor_for_user(uid)
 
 
@@ -172,6 +175,7 @@ async def set_active(user: Actor | int | str, active: bool) -> None:
     """Deactivate (or reactivate) an account: inactive users cannot sign in or use tokens."""
     uid = await user_id(user)
     await User.update({User.active: active}).where(User.id == uid).run()
+    actor_cache.forget_all()
 
 
 async def list_users() -> list[UserInfo]:

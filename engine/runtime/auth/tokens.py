@@ -13,9 +13,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from engine.runtime.model import Actor
+from engine.runtime.storage.database import current_engine
 from engine.runtime.storage.directory import row_actor, select_actors
 from engine.runtime.storage.tables import ApiToken
 
+from . import actor_cache
 from .accounts import AccountError, user_id
 
 __all__ = [
@@ -66,6 +68,7 @@ async def revoke_token(token: str) -> bool:
     rows = await ApiToken.update({ApiToken.revoked_at: datetime.now(UTC)}).where(
         (ApiToken.token_hash == hash_token(token)) & ApiToken.revoked_at.is_null()
     ).returning(ApiToken.id).run()
+    actor_cache.forget_all()
     return bool(rows)
 
 
@@ -77,6 +80,7 @@ async def revoke_tokens(user: Actor | int | str, name: str | None = None) -> int
         where = where & (ApiToken.name == name)
     rows = await ApiToken.update({ApiToken.revoked_at: datetime.now(UTC)}).where(where).returning(
         ApiToken.id).run()
+    actor_cache.forget_all()
     return len(rows)
 
 
@@ -89,12 +93,20 @@ async def list_tokens(user: Actor | int | str) -> list[TokenInfo]:
 
 
 async def actor_for_token(token: str, *, now: datetime | None = None) -> Actor | None:
-    """The active user a live token belongs to, or None; notes when the token was last used."""
+    """The active user a live token belongs to, or None; notes when the token was last used.
+
+    The answer is remembered for a few seconds (see :mod:`~engine.runtime.auth.actor_cache`).
+    """
     if not token.startswith(TOKEN_PREFIX) or len(token) > 200:
         return None
+    digest = hash_token(token)
+    engine = current_engine()
+    cached: Actor | None = actor_cache.get(engine, digest)
+    if cached is not None:
+        return cached
     # One query: the token, its active user, and the user's roles and teams.
     rows = await select_actors(
-        "k.token_hash = {} AND k.revoked_at IS NULL AND u.active = {}", hash_token(token), True,
+        "k.token_hash = {} AND k.revoked_at IS NULL AND u.active = {}", digest, True,
         extra="k.id AS token_id, k.last_used_at AS last_used_at",
         joins="JOIN api_tokens k ON k.user_id = u.id",
     )
@@ -109,4 +121,6 @@ async def actor_for_token(token: str, *, now: datetime | None = None) -> Actor |
         last = last.replace(tzinfo=UTC)
     if last is None or now - last >= _TOUCH_EVERY:
         await ApiToken.update({ApiToken.last_used_at: now}).where(ApiToken.id == row["token_id"]).run()
-    return row_actor(row)
+    actor = row_actor(row)
+    actor_cache.put(engine, digest, actor)
+    return actor

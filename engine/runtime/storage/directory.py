@@ -14,9 +14,16 @@ from .tables import TeamMember, User, UserRole
 
 __all__ = ["RouteCandidate", "find_users", "load_actors", "route_candidates", "select_actors"]
 
-# Open work is counted by listing the open categories, so the (assignee_id, state_category) index
-# answers it with three short ranges instead of a scan of everything the user ever handled.
+# Open work: tickets in these categories. Their number per assignee is kept in
+# assignee_open_counts by triggers (see the migration of 2026-11-26T15:10).
 _OPEN = ("open", "active", "waiting")
+# Count again from the tickets, after rows were written with the triggers off (bulk loads).
+RECOUNT_OPEN = (
+    "DELETE FROM assignee_open_counts",
+    "INSERT INTO assignee_open_counts (user_id, open_count) SELECT assignee_id, count(*) FROM tickets "
+    f"WHERE assignee_id IS NOT NULL AND state_category IN ({', '.join(repr(c) for c in _OPEN)}) "
+    "GROUP BY assignee_id",
+)
 
 
 def _placeholders(n: int) -> str:
@@ -84,12 +91,11 @@ async def route_candidates(*, roles: Sequence[str] = (), team: str | None = None
         args.extend(usernames)
     sql = (
         "SELECT u.id AS id, u.username AS username, "
-        "(SELECT count(*) FROM tickets k WHERE k.assignee_id = u.id AND k.state_category IN "
-        f"({_placeholders(len(_OPEN))})) AS open_count, "
+        "coalesce((SELECT c.open_count FROM assignee_open_counts c WHERE c.user_id = u.id), 0) AS open_count, "
         "(SELECT max(k.id) FROM tickets k WHERE k.assignee_id = u.id) AS last_assigned "
         f"FROM users u WHERE {' AND '.join(where)} ORDER BY u.id"
     )
-    rows = await User.raw(sql, *_OPEN, *args).run()
+    rows = await User.raw(sql, *args).run()
     return [RouteCandidate(int(r["id"]), r["username"], int(r["open_count"]), int(r["last_assigned"] or 0))
             for r in rows]
 

@@ -24,10 +24,12 @@ import binascii
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from dataclasses import fields as dataclass_fields
+from datetime import UTC, datetime
 from functools import reduce
 from typing import Any, Literal, get_args
 
+import msgspec
 from piccolo.columns.combination import WhereRaw
 from piccolo.custom_types import Combinable
 from piccolo.query.methods.select import Select
@@ -36,9 +38,10 @@ from engine.runtime.errors import InvalidInput
 from engine.runtime.model import TicketSnapshot
 from engine.runtime.permissions import ScopeRule, ScopeRules
 
-from .search import search_clause
+from .database import is_postgres
+from .search import search_clause, search_sql
+from .sql import fetch_rows, sqlite_time
 from .tables import Approval, Ticket, User
-from .tickets import snapshot_from_row, ticket_select
 
 __all__ = [
     "DEFAULT_LIMIT",
@@ -49,8 +52,10 @@ __all__ = [
     "count_tickets",
     "decode_cursor",
     "encode_cursor",
+    "filter_sql",
     "filter_where",
     "list_tickets",
+    "scope_sql",
     "scope_where",
 ]
 
@@ -228,17 +233,161 @@ def _after(column: str, descending: bool, value: datetime | int, ticket_id: int)
     return WhereRaw(f"(tickets.{column}, tickets.id) {op} ({{}}, {{}})", value, ticket_id)
 
 
-async def _approvers(ticket_ids: list[int]) -> dict[int, frozenset[str]]:
-    """Everyone with an approval row on each ticket, for one page in one query."""
-    if not ticket_ids:
-        return {}
-    rows = await Approval.select(
-        Approval.ticket_id, Approval.approver_id.username.as_alias("u"),
-    ).where(Approval.ticket_id.is_in(ticket_ids)).distinct().run()
-    out: dict[int, set[str]] = {}
-    for row in rows:
-        out.setdefault(row["ticket_id"], set()).add(row["u"])
-    return {k: frozenset(v) for k, v in out.items()}
+# ---------------------------------------------------------------------------------------------
+# The list query, written out: the same SQL the Piccolo clauses above build (scope, filters,
+# keyset), assembled from strings kept per scope, with the approvers of each row in a subquery
+# instead of a second query. Building the Piccolo query cost more than running it.
+# ---------------------------------------------------------------------------------------------
+
+_LIST_COLUMNS = (
+    "tickets.id, tickets.number, tickets.type, tickets.title, tickets.state, tickets.state_category, "
+    "tickets.priority, tickets.requester_id, tickets.assignee_id, tickets.team, tickets.org_unit, "
+    "tickets.created_at, tickets.updated_at, tickets.resolved_at, tickets.first_response_at, "
+    "tickets.response_due_at, tickets.resolution_due_at, tickets.definition_version, tickets.row_version, "
+    "tickets.fields, r.username AS requester_username, a.username AS assignee_username"
+)
+_APPROVERS = ("FROM approvals p JOIN users u ON u.id = p.approver_id WHERE p.ticket_id = tickets.id")
+_LIST_FROM = (
+    " FROM tickets LEFT JOIN users r ON r.id = tickets.requester_id "
+    "LEFT JOIN users a ON a.id = tickets.assignee_id"
+)
+
+
+def _list_select(postgres: bool) -> str:
+    agg = "array_agg(DISTINCT u.username)" if postgres else "group_concat(DISTINCT u.username)"
+    return f"SELECT {_LIST_COLUMNS}, (SELECT {agg} {_APPROVERS}) AS approvers{_LIST_FROM}"
+
+
+def _in(column: str, values: Sequence[str] | frozenset[str]) -> tuple[str, list[Any]]:
+    names = sorted(values)
+    return f"{column} IN ({', '.join(['{}'] * len(names))})", list(names)
+
+
+def _users_in(column: str, usernames: Sequence[str] | frozenset[str]) -> tuple[str, list[Any]]:
+    inner, args = _in("users.username", usernames)
+    return f"{column} IN (SELECT users.id FROM users WHERE {inner})", args
+
+
+def _rule_sql(rule: ScopeRule) -> tuple[str, list[Any]] | None:
+    """The SQL twin of :func:`_rule_where`."""
+    kind: tuple[str, list[Any]] | None
+    if rule.kind == "all":
+        kind = None
+    elif not rule.values:
+        return None
+    elif rule.kind == "own":
+        kind = _users_in("tickets.requester_id", rule.values)
+    elif rule.kind == "assigned":
+        kind = _users_in("tickets.assignee_id", rule.values)
+    elif rule.kind == "approver":
+        inner, args = _users_in("approvals.approver_id", rule.values)
+        kind = f"tickets.id IN (SELECT approvals.ticket_id FROM approvals WHERE {inner})", args
+    elif rule.kind == "team":
+        kind = _in("tickets.team", rule.values)
+    else:
+        kind = _in("tickets.org_unit", rule.values)
+    if rule.types is None:
+        return kind
+    if not rule.types:
+        return None
+    types = _in("tickets.type", rule.types)
+    if kind is None:
+        return types
+    return f"({types[0]} AND {kind[0]})", types[1] + kind[1]
+
+
+_SCOPE_SQL: dict[ScopeRules, tuple[str, tuple[Any, ...]] | None] = {}
+
+
+def scope_sql(rules: ScopeRules) -> tuple[str, tuple[Any, ...]] | None:
+    """:func:`scope_where` as SQL text and values (None: every ticket), kept per set of rules."""
+    if rules in _SCOPE_SQL:
+        return _SCOPE_SQL[rules]
+    out: tuple[str, tuple[Any, ...]] | None
+    if rules.everything:
+        out = None
+    else:
+        parts = [p for p in (_rule_sql(r) for r in rules.rules) if p is not None]
+        if not parts:
+            out = ("1 = 0", ())
+        else:
+            out = ("(" + " OR ".join(p[0] for p in parts) + ")", tuple(a for p in parts for a in p[1]))
+    if len(_SCOPE_SQL) >= 4096:
+        _SCOPE_SQL.clear()
+    _SCOPE_SQL[rules] = out
+    return out
+
+
+def _time_value(value: datetime, postgres: bool) -> Any:
+    return value if postgres else sqlite_time(value)
+
+
+def filter_sql(filt: TicketFilter, postgres: bool) -> tuple[list[str], list[Any]]:
+    """:func:`filter_where` as SQL clauses (to AND) and their values."""
+    clauses: list[str] = []
+    args: list[Any] = []
+
+    def add(part: tuple[str, list[Any]]) -> None:
+        clauses.append(part[0])
+        args.extend(part[1])
+
+    for column, value in (("tickets.type", filt.type), ("tickets.state", filt.state),
+                          ("tickets.state_category", filt.state_category), ("tickets.team", filt.team),
+                          ("tickets.org_unit", filt.org_unit)):
+        values = _names(value)
+        if values:
+            add(_in(column, values))
+    if filt.assignee is not None:
+        add(_users_in("tickets.assignee_id", [filt.assignee]))
+    if filt.unassigned:
+        clauses.append("tickets.assignee_id IS NULL")
+    if filt.requester is not None:
+        add(_users_in("tickets.requester_id", [filt.requester]))
+    if filt.created_from is not None:
+        add(("tickets.created_at >= {}", [_time_value(filt.created_from, postgres)]))
+    if filt.created_to is not None:
+        add(("tickets.created_at < {}", [_time_value(filt.created_to, postgres)]))
+    if filt.q is not None and filt.q.strip():
+        add(search_sql(filt.q))
+    return clauses, args
+
+
+def _timestamp(value: Any) -> datetime | None:
+    if value is None or isinstance(value, datetime):
+        return value
+    when = datetime.fromisoformat(value)  # SQLite keeps UTC text, as Piccolo writes it
+    return when if when.tzinfo is not None else when.replace(tzinfo=UTC)
+
+
+_decode_json = msgspec.json.Decoder().decode
+_FIELDS = frozenset(f.name for f in dataclass_fields(TicketSnapshot))  # what _list_snapshot fills
+
+
+def _list_snapshot(row: Sequence[Any]) -> TicketSnapshot:
+    (ticket_id, number, type_, title, state, category, priority, requester_id, assignee_id, team, org_unit,
+     created_at, updated_at, resolved_at, first_response_at, response_due_at, resolution_due_at, version,
+     row_version, fields, requester, assignee, approvers) = row
+    if isinstance(fields, str | bytes):
+        fields = _decode_json(fields)
+    if approvers is None:
+        approver_set: frozenset[str] = frozenset()
+    elif isinstance(approvers, str):
+        approver_set = frozenset(approvers.split(","))  # usernames have no commas
+    else:
+        approver_set = frozenset(approvers)
+    # TicketSnapshot is a frozen dataclass: its __init__ sets each of its 24 fields through
+    # object.__setattr__, which is most of the cost of a list row. Fill the instance at once.
+    snapshot: TicketSnapshot = object.__new__(TicketSnapshot)
+    snapshot.__dict__.update(
+        id=ticket_id, number=number or "", type=type_, title=title, state=state, priority=priority,
+        requester=requester, assignee=assignee, team=team, org_unit=org_unit,
+        fields=fields if isinstance(fields, dict) else {}, definition_version=version, row_version=row_version,
+        created_at=_timestamp(created_at), updated_at=_timestamp(updated_at), extra={}, approvers=approver_set,
+        requester_id=requester_id, assignee_id=assignee_id, state_category=category,
+        resolved_at=_timestamp(resolved_at), first_response_at=_timestamp(first_response_at),
+        response_due_at=_timestamp(response_due_at), resolution_due_at=_timestamp(resolution_due_at),
+    )
+    return snapshot
 
 
 async def list_tickets(rules: ScopeRules, filt: TicketFilter | None = None, *, limit: int = DEFAULT_LIMIT,
@@ -251,26 +400,36 @@ async def list_tickets(rules: ScopeRules, filt: TicketFilter | None = None, *, l
     filt = filt or TicketFilter()
     column, descending = _check_sort(filt.sort)
     limit = max(1, min(MAX_LIMIT, limit))
-    clauses = _where(rules, filt)
+    postgres = is_postgres()
+    clauses: list[str] = []
+    args: list[Any] = []
+    scope = scope_sql(rules)
+    if scope is not None:
+        clauses.append(scope[0])
+        args.extend(scope[1])
+    more_clauses, more_args = filter_sql(filt, postgres)
+    clauses += more_clauses
+    args += more_args
     if cursor is not None:
         value, after_id = decode_cursor(cursor, filt.sort)
-        clauses.append(_after(column, descending, value, after_id))
-    query = ticket_select()
-    if clauses:
-        query = query.where(*clauses)
-    sort_column = Ticket._meta.get_column_by_name(column)
-    query = query.order_by(sort_column, ascending=not descending)
-    if column != "id":
-        query = query.order_by(Ticket.id, ascending=not descending)
-    rows = await query.limit(limit + 1).run()
-    more = len(rows) > limit
-    rows = rows[:limit]
-    approvers = await _approvers([row["id"] for row in rows])
-    page = [snapshot_from_row(row, approvers.get(row["id"], frozenset())) for row in rows]
-    if not more:
+        op = "<" if descending else ">"
+        if column == "id":
+            clauses.append(f"tickets.id {op} {{}}")
+            args.append(after_id)
+        else:
+            # A row-value comparison: one index range on (column, id) on both engines.
+            clauses.append(f"(tickets.{column}, tickets.id) {op} ({{}}, {{}})")
+            args.extend((_time_value(value, postgres) if isinstance(value, datetime) else value, after_id))
+    direction = "DESC" if descending else "ASC"
+    order = f"tickets.{column} {direction}" + ("" if column == "id" else f", tickets.id {direction}")
+    where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
+    sql = f"{_list_select(postgres)}{where} ORDER BY {order} LIMIT {{}}"
+    rows = await fetch_rows(sql, *args, limit + 1)
+    page = [_list_snapshot(row) for row in rows[:limit]]
+    if len(rows) <= limit:
         return page, None
-    last = rows[-1]
-    return page, encode_cursor(filt.sort, last[column], last["id"])
+    last = page[-1]
+    return page, encode_cursor(filt.sort, getattr(last, column), last.id)
 
 
 async def count_tickets(rules: ScopeRules, filt: TicketFilter | None = None) -> int:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from piccolo.engine.postgres import PostgresEngine
 
 from .database import AnyEngine, configure
@@ -18,8 +20,19 @@ async def open_database(url: str | None = None, *, pool: bool = True) -> AnyEngi
     engine = configure(url, pooled=pool)
     await upgrade()
     if pool and isinstance(engine, PostgresEngine) and engine.pool is None:
-        await engine.start_connection_pool()
+        await engine.start_connection_pool(reset=_keep_session)
     return engine
+
+
+async def _keep_session(connection: Any) -> None:
+    """What a pooled connection needs before its next use: nothing more than asyncpg always does.
+
+    asyncpg rolls back a transaction left open and drops listeners on every release, and by
+    default also sends ``SELECT pg_advisory_unlock_all(); CLOSE ALL; UNLISTEN *; RESET ALL`` —
+    one more round trip per query outside a transaction. Gongdan never changes session state:
+    no ``SET``, no session advisory locks (migrations take a transaction lock), no ``LISTEN``,
+    no cursors outside a transaction.
+    """
 
 
 async def close_database(engine: AnyEngine) -> None:

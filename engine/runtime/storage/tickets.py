@@ -6,6 +6,7 @@ one is open, and opens its own otherwise, so a service can group several calls i
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -21,7 +22,8 @@ from engine.schema.kinds.flow import CLOSING
 from .database import is_postgres
 from .integrity import is_unique_violation
 from .search import search_text_for
-from .tables import Approval, IdempotencyKey, Ticket, TicketEvent
+from .sql import fetch, sqlite_time
+from .tables import Approval, IdempotencyKey, Ticket
 from .transaction import transaction
 
 __all__ = [
@@ -156,16 +158,27 @@ async def fetch_ticket(ticket_id: int, *, for_update: bool = False) -> TicketSna
     return snapshot_from_row(rows[0], frozenset(r["u"] for r in approvers))
 
 
+def _json(value: Any) -> str:
+    """JSON as Piccolo writes a JSON column (so rows written either way read back alike)."""
+    return json.dumps(value, default=str)
+
+
+def _event_rows(events: Sequence[NewEvent], now: datetime) -> list[tuple[Any, ...]]:
+    return [(e.at or now, e.actor_id, e.kind, e.from_state, e.to_state, _json(dict(e.data))) for e in events]
+
+
 async def append_events(ticket_id: int, events: Sequence[NewEvent]) -> None:
-    """Add timeline entries (never updated or deleted afterwards)."""
+    """Add timeline entries (never updated or deleted afterwards), in one statement."""
     if not events:
         return
-    now = _now()
-    await TicketEvent.insert(*[
-        TicketEvent(ticket_id=ticket_id, at=e.at or now, actor_id=e.actor_id, kind=e.kind,
-                    from_state=e.from_state, to_state=e.to_state, data=dict(e.data))
-        for e in events
-    ]).run()
+    rows = _event_rows(events, _now())
+    postgres = is_postgres()
+    args: list[Any] = []
+    for at, *rest in rows:
+        args.extend((ticket_id, at if postgres else sqlite_time(at), *rest))
+    values = ", ".join(["({}, {}, {}, {}, {}, {}, {})"] * len(rows))
+    await fetch(f"INSERT INTO ticket_events (ticket_id, at, actor_id, kind, from_state, to_state, data) "
+                f"VALUES {values}", *args)
 
 
 async def ticket_for_idempotency_key(user_id: int, key: str) -> int | None:
@@ -175,6 +188,69 @@ async def ticket_for_idempotency_key(user_id: int, key: str) -> int | None:
     return None if row is None else row["ticket_id"]
 
 
+# The new ticket's id, number and search text come from one INSERT: the number derives from the id
+# the statement takes (SQLite: the next rowid, under the write lock every write transaction holds;
+# PostgreSQL: the next value of the id sequence), so the row is written once and the search index
+# (FTS5 trigger, trigram index) is maintained once.
+_COLUMNS = ("type", "title", "state", "state_category", "priority", "requester_id", "assignee_id", "team",
+            "org_unit", "created_at", "updated_at", "response_due_at", "resolution_due_at",
+            "definition_version", "row_version", "fields")
+_SQLITE_INSERT = (
+    f"INSERT INTO tickets (id, number, search_text, {', '.join(_COLUMNS)}) "
+    f"SELECT n, printf('{NUMBER_PREFIX}-%06d', n), coalesce({{}}, printf('{NUMBER_PREFIX}-%06d', n) || {{}}), "
+    f"{', '.join(['{}'] * len(_COLUMNS))} FROM (SELECT coalesce(max(id), 0) + 1 AS n FROM tickets) "
+    "RETURNING id"
+)
+_PG_NUMBER = f"'{NUMBER_PREFIX}-' || CASE WHEN s.n < 1000000 THEN lpad(s.n::text, 6, '0') ELSE s.n::text END"
+_PG_TYPES = ("text", "text", "text", "text", "text", "integer", "integer", "text", "text", "timestamptz",
+             "timestamptz", "timestamptz", "timestamptz", "text", "integer", "jsonb")
+# Ticket and first events in one statement: one round trip, atomic without a transaction.
+_PG_INSERT = (
+    "WITH s AS (SELECT nextval(pg_get_serial_sequence('tickets', 'id')) AS n), "
+    f"t AS (INSERT INTO tickets (id, number, search_text, {', '.join(_COLUMNS)}) "
+    f"SELECT s.n, {_PG_NUMBER}, coalesce({{}}::text, {_PG_NUMBER} || {{}}::text), "
+    + ", ".join(f"{{}}::{t}" for t in _PG_TYPES)
+    + " FROM s RETURNING id), "
+    "e AS (INSERT INTO ticket_events (ticket_id, at, actor_id, kind, from_state, to_state, data) "
+    "SELECT t.id, x.at, x.actor_id, x.kind, x.from_state, x.to_state, x.data::jsonb FROM t, "
+    "unnest({}::timestamptz[], {}::integer[], {}::text[], {}::text[], {}::text[], {}::text[]) "
+    "WITH ORDINALITY AS x(at, actor_id, kind, from_state, to_state, data, i) ORDER BY x.i) "
+    "SELECT id FROM t"
+)
+
+
+def _search_suffix(new: NewTicket) -> str:
+    """What follows the number in the search text (see :func:`search_text_for`)."""
+    rest = search_text_for(None, new.title, new.fields)
+    return f" {rest}" if rest else ""
+
+
+async def _insert_row(new: NewTicket, now: datetime, events: Sequence[NewEvent]) -> int:
+    """Insert the ticket (and on PostgreSQL its events, in the same statement); its id."""
+    search = new.search_text
+    suffix = "" if search is not None else _search_suffix(new)
+    if is_postgres():
+        values: tuple[Any, ...] = (
+            new.type, new.title, new.state, new.state_category, new.priority, new.requester_id,
+            new.assignee_id, new.team, new.org_unit, now, now, new.response_due_at, new.resolution_due_at,
+            new.definition_version, 1, _json(dict(new.fields)),
+        )
+        rows = _event_rows(events, now)
+        columns = [list(c) for c in zip(*rows, strict=True)] if rows else [[]] * 6
+        inserted = await fetch(_PG_INSERT, search, suffix, *values, *columns)
+        return int(inserted[0]["id"])
+    values = (
+        new.type, new.title, new.state, new.state_category, new.priority, new.requester_id,
+        new.assignee_id, new.team, new.org_unit, sqlite_time(now), sqlite_time(now),
+        sqlite_time(new.response_due_at), sqlite_time(new.resolution_due_at), new.definition_version, 1,
+        _json(dict(new.fields)),
+    )
+    inserted = await fetch(_SQLITE_INSERT, search, suffix, *values)
+    ticket_id = int(inserted[0]["id"])
+    await append_events(ticket_id, events)
+    return ticket_id
+
+
 async def insert_ticket(new: NewTicket, events: Sequence[NewEvent] = (),
                         idempotency_key: str | None = None) -> TicketSnapshot:
     """Insert a ticket, its number and its first events in one transaction; return its snapshot.
@@ -182,49 +258,40 @@ async def insert_ticket(new: NewTicket, events: Sequence[NewEvent] = (),
     With ``idempotency_key`` a repeated (requester, key) raises :class:`DuplicateRequest`
     naming the ticket the first request made, and writes nothing.
     """
-    async with transaction():
-        if idempotency_key is not None:
-            existing = await IdempotencyKey.select(IdempotencyKey.ticket_id).where(
-                (IdempotencyKey.user_id == new.requester_id) & (IdempotencyKey.key == idempotency_key)
-            ).first().run()
-            if existing is not None:
-                raise DuplicateRequest(idempotency_key, existing["ticket_id"])
-            try:
-                await IdempotencyKey.insert(
-                    IdempotencyKey(user_id=new.requester_id, key=idempotency_key)).run()
-            except Exception as exc:
-                if is_unique_violation(exc):
-                    raise DuplicateRequest(idempotency_key, None) from exc
-                raise
-        now = new.created_at or _now()
-        inserted = await Ticket.insert(Ticket(
-            type=new.type, title=new.title, state=new.state, state_category=new.state_category,
-            priority=new.priority, requester_id=new.requester_id, assignee_id=new.assignee_id,
-            team=new.team, org_unit=new.org_unit, created_at=now, updated_at=now,
+    now = new.created_at or _now()
+    if idempotency_key is None and is_postgres():
+        ticket_id = await _insert_row(new, now, events)  # one statement: atomic on its own
+    else:
+        async with transaction():
+            if idempotency_key is not None:
+                existing = await IdempotencyKey.select(IdempotencyKey.ticket_id).where(
+                    (IdempotencyKey.user_id == new.requester_id) & (IdempotencyKey.key == idempotency_key)
+                ).first().run()
+                if existing is not None:
+                    raise DuplicateRequest(idempotency_key, existing["ticket_id"])
+                try:
+                    await IdempotencyKey.insert(
+                        IdempotencyKey(user_id=new.requester_id, key=idempotency_key)).run()
+                except Exception as exc:
+                    if is_unique_violation(exc):
+                        raise DuplicateRequest(idempotency_key, None) from exc
+                    raise
+            ticket_id = await _insert_row(new, now, events)
+            if idempotency_key is not None:
+                await IdempotencyKey.update({IdempotencyKey.ticket_id: ticket_id}).where(
+                    (IdempotencyKey.user_id == new.requester_id) & (IdempotencyKey.key == idempotency_key)
+                ).run()
+    number = format_number(ticket_id)
+    if new.requester_username is not None and (new.assignee_id is None or new.assignee_username):
+        return TicketSnapshot(
+            id=ticket_id, number=number, type=new.type, title=new.title, state=new.state,
+            priority=new.priority, requester=new.requester_username, assignee=new.assignee_username,
+            team=new.team, org_unit=new.org_unit, fields=dict(new.fields),
+            definition_version=new.definition_version, row_version=1, created_at=now, updated_at=now,
+            requester_id=new.requester_id, assignee_id=new.assignee_id, state_category=new.state_category,
             response_due_at=new.response_due_at, resolution_due_at=new.resolution_due_at,
-            definition_version=new.definition_version, row_version=1, fields=dict(new.fields),
-        )).returning(Ticket.id).run()
-        ticket_id: int = inserted[0]["id"]
-        number = format_number(ticket_id)
-        text = new.search_text if new.search_text is not None else search_text_for(
-            number, new.title, new.fields)
-        await Ticket.update({Ticket.number: number, Ticket.search_text: text}).where(
-            Ticket.id == ticket_id).run()
-        await append_events(ticket_id, events)
-        if idempotency_key is not None:
-            await IdempotencyKey.update({IdempotencyKey.ticket_id: ticket_id}).where(
-                (IdempotencyKey.user_id == new.requester_id) & (IdempotencyKey.key == idempotency_key)
-            ).run()
-        if new.requester_username is not None and (new.assignee_id is None or new.assignee_username):
-            return TicketSnapshot(
-                id=ticket_id, number=number, type=new.type, title=new.title, state=new.state,
-                priority=new.priority, requester=new.requester_username, assignee=new.assignee_username,
-                team=new.team, org_unit=new.org_unit, fields=dict(new.fields),
-                definition_version=new.definition_version, row_version=1, created_at=now, updated_at=now,
-                requester_id=new.requester_id, assignee_id=new.assignee_id, state_category=new.state_category,
-                response_due_at=new.response_due_at, resolution_due_at=new.resolution_due_at,
-            )
-        snapshot = await fetch_ticket(ticket_id)
+        )
+    snapshot = await fetch_ticket(ticket_id)
     assert snapshot is not None
     return snapshot
 
