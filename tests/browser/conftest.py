@@ -81,8 +81,10 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     assert not errors, "the server logged a traceback during the browser tests"
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
+    # Module scope: Playwright's sync API holds an event loop in this thread while it runs, so it
+    # must be stopped before the asyncio tests of other modules run.
     if not Path(CHROMIUM).exists():
         pytest.fail(f"{CHROMIUM} is missing: install Debian's chromium package (make test does)")
     with sync_playwright() as p:
