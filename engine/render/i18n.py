@@ -76,15 +76,25 @@ def N_(message: str) -> str:
     return message
 
 
-# Words that templates translate from data: state categories, priorities, sorts, actions, scopes,
+# Words that templates translate from data: state categories, priorities, actions, scopes,
 # approval decisions and the catalog summary.
 DATA_WORDS = (
     N_("open"), N_("active"), N_("waiting"), N_("resolved"), N_("closed"), N_("cancelled"),
     N_("low"), N_("normal"), N_("high"), N_("urgent"),
-    N_("-created_at"), N_("created_at"), N_("-updated_at"), N_("updated_at"), N_("-id"), N_("id"),
     N_("create"), N_("view"), N_("comment"), N_("assign"), N_("edit"),
     N_("own"), N_("assigned"), N_("team"), N_("org_unit"), N_("org_subtree"), N_("all"),
     N_("pending"), N_("approve"), N_("reject"), N_("approved"), N_("rejected"),
     N_("ticket types"), N_("flows"), N_("roles"), N_("teams"), N_("org units"), N_("SLA policies"),
     N_("calendars"),
 )
+
+
+# The list's sort orders as people read them.
+SORT_LABELS = {
+    "-created_at": N_("Newest first"),
+    "created_at": N_("Oldest first"),
+    "-updated_at": N_("Recently updated"),
+    "updated_at": N_("Least recently updated"),
+    "-id": N_("Highest number first"),
+    "id": N_("Lowest number first"),
+}

@@ -33,7 +33,7 @@ from markupsafe import Markup
 from engine.render import forms
 from engine.render.diagram import flow_svg
 from engine.render.i18n import COOKIE as LANG_COOKIE
-from engine.render.i18n import LANGUAGES, negotiate, translations
+from engine.render.i18n import LANGUAGES, SORT_LABELS, negotiate, translations
 from engine.render.templates import error_text, render
 from engine.runtime.attachments import AttachmentInfo, AttachmentService
 from engine.runtime.auth.login import verify_login
@@ -496,7 +496,7 @@ class WorkPages(Controller):
         params = {k: v for k, v in shown.items() if v}
         context: dict[str, Any] = {
             "rows": rows, "shown": shown, "types": types, "states": _states_for(catalog, types, page.lang),
-            "categories": CATEGORIES, "teams": sorted(catalog.teams), "sorts": SORTS,
+            "categories": CATEGORIES, "teams": sorted(catalog.teams), "sorts": SORTS, "sort_labels": SORT_LABELS,
             "org_units": [(u, catalog.org.label(u, page.lang)) for u in catalog.org.units],
             "next_link": "/tickets?" + urlencode({**params, "cursor": next_cursor}) if next_cursor else "",
             "first_link": "/tickets?" + urlencode(params) if cursor else "",

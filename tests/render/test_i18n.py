@@ -83,7 +83,7 @@ def test_extraction_finds_the_pages_messages(extracted: dict[Key, list[str]]) ->
     assert ("My work", None) in extracted  # a template
     assert ("Wrong username or password.", None) in extracted  # engine/web/pages.py
     assert ("must be at most %(n)s characters", None) in extracted  # N_() in engine/render/templates.py
-    assert ("-created_at", None) in extracted  # a data word in engine/render/i18n.py
+    assert ("Newest first", None) in extracted  # a sort label marked with N_ in engine/render/i18n.py
 
 
 def test_every_message_has_a_chinese_translation(extracted: dict[Key, list[str]], zh: Catalog) -> None:
