@@ -430,6 +430,11 @@ async def list_tickets(rules: ScopeRules, filt: TicketFilter | None = None, *, l
     personal = not postgres and bool(filt.state_category) and (
         filt.assignee is not None or filt.requester is not None)
     sort_key = f"+tickets.{column}" if personal else f"tickets.{column}"
+    if postgres and filt.q and filt.q.strip():
+        # A text search on PostgreSQL: find the matches through the trigram index and sort them,
+        # rather than walk the newest tickets testing ILIKE on each until a page is found (a
+        # phrase in 2 % of a store's unfinished tickets: 134 ms walking, 34 ms sorting).
+        sort_key = "(tickets.id + 0)" if column == "id" else f"(tickets.{column} + interval '0 s')"
     order = f"{sort_key} {direction}" + ("" if column == "id" else f", tickets.id {direction}")
     where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
     sql = f"{_list_select(postgres)}{where} ORDER BY {order} LIMIT {{}}"
