@@ -91,7 +91,9 @@ def engine_for_url(url: str, *, pooled: bool = False) -> AnyEngine:
         parts = urlsplit(url)
         if not parts.hostname and not parts.path.strip("/"):
             raise DatabaseConfigError(f"{describe(url)}: no host or database name")
-        return _Postgres(config={"dsn": url})
+        # Plans for the values at hand: after five executions of a prepared statement PostgreSQL
+        # may switch to a generic plan that cannot see how selective a search phrase is.
+        return _Postgres(config={"dsn": url, "server_settings": {"plan_cache_mode": "force_custom_plan"}})
     if scheme == "sqlite":
         path = _sqlite_path(url)
         try:
