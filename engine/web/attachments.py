@@ -29,7 +29,7 @@ from engine.runtime.model import Actor
 from engine.runtime.service import TicketService
 from engine.runtime.storage import BlobStore
 
-__all__ = ["AttachmentsController", "content_disposition"]
+__all__ = ["AttachmentsController", "attachment_service", "content_disposition"]
 
 
 @dataclass
@@ -56,7 +56,7 @@ async def _caller(request: Request[Any, Any, Any]) -> Actor:
     return await current_actor(request)
 
 
-def _attachments(state: State) -> AttachmentService:
+def attachment_service(state: State) -> AttachmentService:
     tickets: TicketService = state.service
     blobs = state.get("blobs")
     return AttachmentService(tickets, blobs if isinstance(blobs, BlobStore) else None)
@@ -79,7 +79,7 @@ async def _store(
 ) -> Response[dict[str, Any]]:
     try:
         actor = await _caller(request)
-        info = await _attachments(state).upload(
+        info = await attachment_service(state).upload(
             actor,
             file.file,
             filename=file.filename,
@@ -125,14 +125,14 @@ class AttachmentsController(Controller):
     ) -> list[dict[str, Any]]:
         """Files linked to the ticket, oldest first."""
         actor = await _caller(request)
-        items: list[AttachmentInfo] = await _attachments(state).for_ticket(actor, ticket_id)
+        items: list[AttachmentInfo] = await attachment_service(state).for_ticket(actor, ticket_id)
         return [i.json() for i in items]
 
     @get("/attachments/{attachment_id:int}", media_type="application/octet-stream")
     async def download(self, request: Request[Any, Any, Any], state: State, attachment_id: FromPath[int]) -> File:
         """The file, to those who may view its ticket (or to its uploader before it is linked)."""
         actor = await _caller(request)
-        stored = await _attachments(state).open(actor, attachment_id)
+        stored = await attachment_service(state).open(actor, attachment_id)
         info = stored.info
         return File(
             path=stored.path,

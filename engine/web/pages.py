@@ -35,13 +35,13 @@ from engine.render.diagram import flow_svg
 from engine.render.i18n import COOKIE as LANG_COOKIE
 from engine.render.i18n import LANGUAGES, SORT_LABELS, negotiate, translations
 from engine.render.templates import error_text, render
-from engine.runtime.attachments import AttachmentInfo, AttachmentService
+from engine.runtime.attachments import AttachmentInfo
 from engine.runtime.auth.login import verify_login
 from engine.runtime.errors import GongdanError, InvalidInput, NotFound, PermissionDenied
 from engine.runtime.model import Actor, TicketSnapshot
 from engine.runtime.permissions import can, can_create, can_note, is_admin, scope_rules, visible_types
 from engine.runtime.service import TicketService
-from engine.runtime.storage import BlobStore, load_actors
+from engine.runtime.storage import load_actors
 from engine.runtime.storage.inbox import awaiting_approval, count_awaiting_approval, count_upto
 from engine.runtime.storage.queries import SORTS, TicketFilter, list_tickets
 from engine.schema.catalog import Catalog, CompiledType
@@ -49,6 +49,7 @@ from engine.schema.kinds.flow import Transition
 from engine.schema.model import PRIORITIES, label_text
 
 from . import sessions
+from .attachments import attachment_service
 
 __all__ = ["PAGE_ROUTES", "SECURITY_HEADERS", "html_error"]
 
@@ -515,13 +516,8 @@ class WorkPages(Controller):
 
 
 async def _attachment_infos(state: State, actor: Actor, ticket_id: int) -> dict[str, AttachmentInfo]:
-    infos = await _attachments(state).for_ticket(actor, ticket_id)
+    infos = await attachment_service(state).for_ticket(actor, ticket_id)
     return {str(i.id): i for i in infos}
-
-
-def _attachments(state: State) -> AttachmentService:
-    blobs = state.get("blobs")
-    return AttachmentService(_service(state), blobs if isinstance(blobs, BlobStore) else None)
 
 
 class NewTicketPages(Controller):
@@ -585,7 +581,7 @@ async def _kept_files(state: State, actor: Actor, ctype: CompiledType,
                       values: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
     """Files uploaded by an earlier submission of this form, kept so nobody uploads twice."""
     kept: dict[str, list[dict[str, Any]]] = {}
-    service = _attachments(state)
+    service = attachment_service(state)
     for fid, f in ctype.fields.items():
         if f.type != "attachment" or not values.get(fid):
             continue
@@ -606,7 +602,7 @@ async def _store_uploads(state: State, actor: Actor, ctype: CompiledType, form: 
                          kept: dict[str, list[dict[str, Any]]], ticket_id: int | None = None) -> dict[str, str]:
     """Store the files posted for attachment fields and put their ids in the values."""
     problems: dict[str, str] = {}
-    service = _attachments(state)
+    service = attachment_service(state)
     for fid, f in ctype.fields.items():
         if f.type != "attachment":
             continue
@@ -726,7 +722,7 @@ class TicketPages(Controller):
         try:
             await _service(state).comment(page.actor, ticket_id, body, internal=form.get("internal") == "true")
         except InvalidInput as exc:
-            message = error_text(exc.errors[0].message, page._) if exc.errors else exc.message
+            message = _problem_text(page, exc)
             return await _detail(page, state, ticket_id, error=page._("Comment: %(problem)s") % {"problem": message},
                                  status=422, comment=body)
         return _see_other(f"/tickets/{ticket_id}#timeline")
@@ -744,7 +740,7 @@ class TicketPages(Controller):
             await _service(state).assign(page.actor, ticket_id, assignee=assignee, team=team,
                                          row_version=_int(form.get("row_version")))
         except GongdanError as exc:
-            message = error_text(exc.errors[0].message, page._) if exc.errors else error_text(exc.message, page._)
+            message = _problem_text(page, exc)
             return await _detail(page, state, ticket_id, error=message, status=exc.status)
         return _see_other(f"/tickets/{ticket_id}")
 
@@ -758,10 +754,15 @@ class TicketPages(Controller):
         try:
             await _service(state).decide(page.actor, ticket_id, decision, comment)
         except GongdanError as exc:
-            message = error_text(exc.errors[0].message, page._) if exc.errors else error_text(exc.message, page._)
+            message = _problem_text(page, exc)
             return await _detail(page, state, ticket_id, error=message, status=exc.status)
         back = _local_next(str(form.get("next") or ""), f"/tickets/{ticket_id}")
         return _see_other(back)
+
+
+def _problem_text(page: Page, exc: GongdanError) -> str:
+    """A refusal as one line in the page's language: the first field error, else the message."""
+    return error_text(exc.errors[0].message if exc.errors else exc.message, page._)
 
 
 def _int(value: Any) -> int | None:
