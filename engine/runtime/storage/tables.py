@@ -37,6 +37,8 @@ __all__ = [
     "DefinitionVersion",
     "IdempotencyKey",
     "LoginFailure",
+    "Notification",
+    "OutboxMessage",
     "TeamMember",
     "Ticket",
     "TicketEvent",
@@ -61,6 +63,8 @@ class User(Table, tablename="users"):
     active = Boolean(default=True)
     org_unit = Varchar(length=NAME, null=True, default=None, index=True)
     created_at = Timestamptz(default=TimestamptzNow())
+    # The language of e-mails and in-app notifications ("en" or "zh"); NULL: the server's default.
+    language = Varchar(length=10, null=True, default=None)
 
 
 class UserRole(Table, tablename="user_roles"):
@@ -130,6 +134,14 @@ class Ticket(Table, tablename="tickets"):
     first_response_at = Timestamptz(null=True, default=None)
     response_due_at = Timestamptz(null=True, default=None, index=True)
     resolution_due_at = Timestamptz(null=True, default=None, index=True)
+    # SLA clocks per target (see engine.runtime.slaclock): pauses, met, warned, breached.
+    sla = JSONB(default={})
+    # The next instant an SLA sweep must look at this ticket (a warning or a breach); NULL: none.
+    sla_next_at = Timestamptz(null=True, default=None, index=True)
+    # Business seconds (the SLA calendar's; wall-clock without an SLA), pauses excluded, for reports.
+    first_response_seconds = Integer(null=True, default=None)
+    resolution_seconds = Integer(null=True, default=None)
+    reopen_count = Integer(default=0)
     definition_version = Varchar(length=64)
     row_version = Integer(default=1)
     fields = JSONB(default={})
@@ -200,9 +212,54 @@ class IdempotencyKey(Table, tablename="idempotency_keys"):
     created_at = Timestamptz(default=TimestamptzNow())
 
 
+class OutboxMessage(Table, tablename="notification_outbox"):
+    """The transactional outbox: written in the transaction of the event that causes it.
+
+    An ``event`` row asks the worker to work out who hears about ``event_id`` (it is written with
+    the event); the worker turns it into one ``message`` row per recipient and channel, each
+    delivered with retries (``attempts``, ``next_attempt_at``) until sent or dead-lettered.
+    ``key`` is the stable delivery id receivers see on every attempt.
+    """
+
+    id = Serial(primary_key=True)
+    key = Varchar(length=64, unique=True)
+    row_kind = Varchar(length=10)  # event | message
+    ticket_id = ForeignKey(references=Ticket, on_delete=OnDelete.restrict, null=True, default=None)
+    event_id = ForeignKey(references=TicketEvent, on_delete=OnDelete.restrict, null=True, default=None)
+    source = Varchar(length=250, default="")  # the rule or SLA action that made the message
+    channel = Varchar(length=NAME, null=True, default=None)
+    recipient_id = ForeignKey(references=User, on_delete=OnDelete.restrict, null=True, default=None)
+    address = Varchar(length=254, null=True, default=None)
+    lang = Varchar(length=10, null=True, default=None)
+    subject = Text(default="")
+    body = Text(default="")
+    # pending → sent | dead (messages); pending → done (event rows once expanded)
+    status = Varchar(length=10, default="pending")
+    attempts = Integer(default=0)
+    next_attempt_at = Timestamptz(default=TimestamptzNow())
+    locked_until = Timestamptz(null=True, default=None)
+    last_error = Text(null=True, default=None)
+    created_at = Timestamptz(default=TimestamptzNow())
+    sent_at = Timestamptz(null=True, default=None)
+
+
+class Notification(Table, tablename="notifications"):
+    """An in-app notification: the bell in the page header counts the unread ones."""
+
+    id = Serial(primary_key=True)
+    user_id = ForeignKey(references=User, on_delete=OnDelete.cascade, null=False)
+    ticket_id = ForeignKey(references=Ticket, on_delete=OnDelete.restrict, null=True, default=None)
+    outbox_id = ForeignKey(references=OutboxMessage, on_delete=OnDelete.restrict, null=True, default=None,
+                           unique=True)
+    subject = Text(default="")
+    body = Text(default="")
+    created_at = Timestamptz(default=TimestamptzNow())
+    read_at = Timestamptz(null=True, default=None)
+
+
 _TABLES: tuple[type[Table], ...] = (
     User, UserRole, TeamMember, ApiToken, LoginFailure, DefinitionVersion,
-    Ticket, TicketEvent, Comment, Attachment, Approval, IdempotencyKey,
+    Ticket, TicketEvent, Comment, Attachment, Approval, IdempotencyKey, OutboxMessage, Notification,
 )
 
 
