@@ -6,7 +6,7 @@ the pages, piccolo or litestar.
 
 from __future__ import annotations
 
-from .catalog import Catalog, CompiledFlow, CompiledType, OrgTree
+from .catalog import Catalog, CompiledFlow, CompiledRule, CompiledType, OrgTree
 from .compiler import CheckResult, check_definitions, compile_loaded
 from .diagnostics import CODES, Diagnostic, format_diagnostics, has_errors
 from .formschema import FieldError
@@ -17,6 +17,7 @@ __all__ = [
     "Catalog",
     "CheckResult",
     "CompiledFlow",
+    "CompiledRule",
     "CompiledType",
     "Diagnostic",
     "FieldError",

@@ -11,14 +11,16 @@ import jsonschema
 
 from .conditions import Cond, evaluate
 from .formschema import FieldError, human_errors, type_schema
+from .kinds.channel import ChannelSpec
 from .kinds.flow import CLOSING, Approval, FlowSpec, RoutingRule, State, Transition
+from .kinds.notification import STATE_EVENTS, Rule
 from .kinds.org import Level, OrgUnit, Team
 from .kinds.role import RoleSpec
 from .kinds.sla import CalendarSpec, SlaSpec
 from .kinds.ticket_type import Field, TicketTypeSpec
 from .model import label_text
 
-__all__ = ["Catalog", "CompiledFlow", "CompiledType", "DocumentInfo", "OrgTree"]
+__all__ = ["Catalog", "CompiledFlow", "CompiledRule", "CompiledType", "DocumentInfo", "OrgTree"]
 
 
 def _frozen(d: Mapping[str, Any]) -> Mapping[str, Any]:
@@ -156,6 +158,43 @@ class DocumentInfo:
 
 
 @dataclass(frozen=True)
+class CompiledRule:
+    """One notification rule with what its document says around it."""
+
+    document: str  # name of the Notification definition
+    rule: Rule
+    types: frozenset[str]  # ticket types it applies to; empty: every type
+    when: Cond | None
+
+    def applies_to(self, ticket_type: str) -> bool:
+        return not self.types or ticket_type in self.types
+
+
+_RuleKey = tuple[str, str, str | None]  # event, ticket type, target state (state events only)
+
+
+def _rule_index(
+    rules: tuple[CompiledRule, ...], types: Mapping[str, CompiledType]
+) -> Mapping[_RuleKey, tuple[CompiledRule, ...]]:
+    """The rules of every (event, type[, target state]), in declaration order: looked up, never searched."""
+    index: dict[_RuleKey, list[CompiledRule]] = {}
+    for r in rules:
+        for event in dict.fromkeys(r.rule.on):
+            for name, t in types.items():
+                if not r.applies_to(name):
+                    continue
+                if event not in STATE_EVENTS:
+                    index.setdefault((event, name, None), []).append(r)
+                    continue
+                if not r.rule.states:  # transitioned without states: every change, also when the state is not told
+                    index.setdefault((event, name, None), []).append(r)
+                for state in t.flow.states:
+                    if not r.rule.states or state in r.rule.states:
+                        index.setdefault((event, name, state), []).append(r)
+    return MappingProxyType({k: tuple(v) for k, v in index.items()})
+
+
+@dataclass(frozen=True)
 class Catalog:
     """Everything a running system needs from a definition set; its version is a content hash."""
 
@@ -169,9 +208,26 @@ class Catalog:
     slas: Mapping[str, SlaSpec]
     documents: tuple[DocumentInfo, ...]
     snapshot: bytes = field(repr=False)  # canonical JSON of every definition, for storing a version
+    channels: Mapping[str, ChannelSpec] = field(default_factory=lambda: MappingProxyType({}))  # declared ones
+    notifications: tuple[CompiledRule, ...] = ()
+    _rules: Mapping[_RuleKey, tuple[CompiledRule, ...]] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_rules", _rule_index(self.notifications, self.types))
 
     def type(self, name: str) -> CompiledType:
         return self.types[name]
+
+    def rules_for(self, event: str, ticket_type: str, to_state: str | None = None) -> tuple[CompiledRule, ...]:
+        """The notification rules ``event`` fires on a ticket of ``ticket_type``, in declaration order.
+
+        For the state events (transitioned, entered) ``to_state`` is the state entered: a rule with
+        ``states`` fires only for those. A rule's ``when`` is not evaluated here; the caller tests it
+        on the ticket's values with ``conditions.evaluate``. A rule that lists both transitioned and
+        entered is returned for each of them: notify once per rule and state change.
+        """
+        key = (event, ticket_type, to_state if event in STATE_EVENTS else None)
+        return self._rules.get(key, ())
 
     def summary(self) -> dict[str, int]:
         return {
@@ -182,6 +238,8 @@ class Catalog:
             "org units": len(self.org.units),
             "SLA policies": len(self.slas),
             "calendars": len(self.calendars),
+            "channels": len(self.channels),
+            "notification rules": len(self.notifications),
         }
 
 

@@ -9,7 +9,7 @@ from typing import Any
 
 import msgspec
 
-from .catalog import Catalog, CompiledFlow, CompiledType, DocumentInfo, OrgTree, frozen_map
+from .catalog import Catalog, CompiledFlow, CompiledRule, CompiledType, DocumentInfo, OrgTree, frozen_map
 from .conditions import Cond, parse_condition
 from .diagnostics import Diagnostic, has_errors
 from .kinds import KINDS, Context, Loaded
@@ -117,6 +117,12 @@ def compile_loaded(loaded: list[Loaded]) -> Catalog:
             for d in sorted(loaded, key=lambda x: (x.source.file, x.kind))
         ),
         snapshot=snapshot,
+        channels=frozen_map({d.name: d.spec for d in by_kind.get("Channel", [])}),
+        notifications=tuple(
+            CompiledRule(document=d.name, rule=r, types=frozenset(d.spec.types), when=_cond(r.when))
+            for d in by_kind.get("Notification", [])
+            for r in d.spec.rules
+        ),
     )
 
 

@@ -102,6 +102,22 @@ CODES: dict[str, str] = {
     "E604": "invalid working hours",
     "E605": "warning threshold out of range",
     "E606": "invalid date",
+    # notifications and channels
+    "E701": "notification names an unknown ticket type",
+    "E702": "unknown event",
+    "E703": "states do not fit the rule's events",
+    "E704": "unknown recipient relation",
+    "E705": "recipient is not exactly one person or group",
+    "E706": "invalid e-mail address",
+    "E707": "unknown channel",
+    "E708": "personal channel without recipients",
+    "E709": "built-in channel name declared",
+    "E710": "two channels share one configuration name",
+    "E711": "message template does not compile",
+    "E712": "message template uses an unknown variable",
+    "E713": "SLA variables in a rule for other events",
+    "E714": "the actor is notified and excluded",
+    "W715": "address recipient without the email channel",
 }
 
 

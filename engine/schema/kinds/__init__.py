@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from .base import API_VERSION, Context, KindInfo, Loaded
+from .channel import CHANNEL_KIND
 from .flow_checks import KIND as FLOW
+from .notification_checks import KIND as NOTIFICATION
 from .org import ORG_KIND, TEAMS_KIND
 from .role import KIND as ROLE
 from .sla import CALENDAR_KIND, SLA_KIND
@@ -13,5 +15,6 @@ __all__ = ["API_VERSION", "KINDS", "Context", "KindInfo", "Loaded"]
 
 # Checks run in this order; each sees every definition regardless.
 KINDS: dict[str, KindInfo] = {
-    k.name: k for k in (ORG_KIND, TEAMS_KIND, ROLE, TICKET_TYPE, FLOW, CALENDAR_KIND, SLA_KIND)
+    k.name: k
+    for k in (ORG_KIND, TEAMS_KIND, ROLE, TICKET_TYPE, FLOW, CALENDAR_KIND, SLA_KIND, CHANNEL_KIND, NOTIFICATION)
 }

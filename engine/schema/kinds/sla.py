@@ -12,6 +12,7 @@ from msgspec import Meta
 from ..diagnostics import did_you_mean
 from ..model import PRIORITIES, Base, Id, Label, Name, Party, Priority
 from .base import Context, KindInfo, Loaded, document_type
+from .channel import PERSONAL_CHANNELS, check_channel_names
 from .flow import CLOSING
 from .flow_checks import _check_party, _World
 
@@ -56,6 +57,15 @@ class Action(Base, frozen=True, kw_only=True):
     """Something done when an SLA target warns or breaches; give one or more of the keys."""
 
     notify: Annotated[list[Party], Meta(description="People to notify.")] = []
+    channels: Annotated[
+        tuple[Name, ...],
+        Meta(
+            description=(
+                "How 'notify' reaches people: email, in_app, and Channel definitions (chat groups, which get one "
+                "post whatever 'notify' says)."
+            )
+        ),
+    ] = ("in_app", "email")
     reassign: Annotated[Id | None, Meta(description="Move the ticket to this team's queue.")] = None
     raise_priority: Annotated[Priority | None, Meta(description="Raise the priority to at least this.")] = None
 
@@ -166,6 +176,7 @@ def check_slas(ctx: Context) -> None:
     calendars = ctx.named("Calendar")
     flows = ctx.named("Flow")
     w = _World(ctx)
+    channels = ctx.named("Channel")
     bound: dict[str, list[Loaded]] = {}
     for t in ctx.of("TicketType"):
         if t.spec.sla:
@@ -244,7 +255,11 @@ def check_slas(ctx: Context) -> None:
                                 did_you_mean(action.reassign, w.teams),
                             )
                         )
-                    if not (action.notify or action.reassign or action.raise_priority):
+                    what = f"{key} of target '{target.id}'"
+                    check_channel_names(ctx, d, (*aat, "channels"), action.channels, channels, what)
+                    # A chat channel posts to its group even when 'notify' names nobody.
+                    posts = any(c not in PERSONAL_CHANNELS for c in action.channels)
+                    if not (action.notify or action.reassign or action.raise_priority or posts):
                         ctx.report(
                             d.diag("E103", aat, "action does nothing", "give notify, reassign or raise_priority")
                         )
