@@ -10,7 +10,9 @@ from pathlib import Path
 
 from engine.runtime import storage
 from engine.runtime.demo import DEMO_PASSWORD, seed_demo
+from engine.runtime.notify.settings import SettingsError, load_settings
 from engine.runtime.service import Catalogs, TicketService
+from engine.runtime.worker import Worker, worker_enabled
 from engine.web.app import DefinitionsInvalid, load_catalog
 
 __all__ = ["register"]
@@ -27,15 +29,53 @@ def _serve(args: argparse.Namespace) -> int:
 
     try:
         catalog = load_catalog(_definitions(args))
-    except DefinitionsInvalid as exc:
+        settings = load_settings()
+    except (DefinitionsInvalid, SettingsError) as exc:
         print(f"gongdan: error: {exc}", file=sys.stderr)
         return 1
     url = storage.database_url()
+    background = args.worker and worker_enabled()
     print(f"Gongdan on http://{args.host}:{args.port}/ — database {storage.describe(url)}, "
-          f"definition version {catalog.version[:12]}", flush=True)
-    uvicorn.run(create_app(catalog, url), host=args.host, port=args.port, log_level=args.log_level,
-                access_log=args.access_log)
+          f"definition version {catalog.version[:12]}, worker {'on' if background else 'off'}", flush=True)
+    uvicorn.run(create_app(catalog, url, worker=background, settings=settings), host=args.host, port=args.port,
+                log_level=args.log_level, access_log=args.access_log)
     return 0
+
+
+async def _work(definitions: Path, once: bool) -> int:
+    catalog = load_catalog(definitions)
+    settings = load_settings()
+    engine = await storage.open_database()
+    worker = Worker(Catalogs(catalog), settings)
+    try:
+        await storage.record_definition_version(catalog)
+        if once:
+            done = await worker.run_once()
+            print(f"worker: {done.sla.warnings} SLA warnings, {done.sla.breaches} breaches, {done.expanded} events "
+                  f"expanded, {done.delivery.sent} sent, {done.delivery.retried} to retry, "
+                  f"{done.delivery.dead} dead-lettered")
+            return 0
+        print(f"Gongdan worker — database {storage.describe(storage.database_url())}, "
+              f"definition version {catalog.version[:12]}", flush=True)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        import signal
+
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await worker.run(stop)
+        return 0
+    finally:
+        await worker.aclose()
+        await storage.close_database(engine)
+
+
+def _worker(args: argparse.Namespace) -> int:
+    try:
+        return asyncio.run(_work(_definitions(args), args.once))
+    except (DefinitionsInvalid, SettingsError, storage.DatabaseConfigError) as exc:
+        print(f"gongdan: error: {exc}", file=sys.stderr)
+        return 1
 
 
 async def _seed(definitions: Path) -> int:
@@ -71,7 +111,14 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--definitions", help="definition folder (default $GONGDAN_DEFINITIONS or ./definitions)")
     p.add_argument("--log-level", default="info", choices=("critical", "error", "warning", "info", "debug"))
     p.add_argument("--access-log", action=argparse.BooleanOptionalAction, default=True)
+    p.add_argument("--worker", action=argparse.BooleanOptionalAction, default=True,
+                   help="run the background worker (SLA sweeps, notifications) in the server; "
+                        "GONGDAN_WORKER=0 turns it off too")
     p.set_defaults(handler=_serve)
+    p = sub.add_parser("worker", help="run the background worker (SLA sweeps, notifications) on its own")
+    p.add_argument("--definitions", help="definition folder (default $GONGDAN_DEFINITIONS or ./definitions)")
+    p.add_argument("--once", action="store_true", help="do one round and exit")
+    p.set_defaults(handler=_worker)
     p = sub.add_parser("demo", help="create demo users (one per role) and demo tickets")
     p.add_argument("--definitions", help="definition folder (default $GONGDAN_DEFINITIONS or ./definitions)")
     p.set_defaults(handler=_demo)

@@ -56,6 +56,9 @@ class TicketSnapshot:
     first_response_at: datetime | None = None
     response_due_at: datetime | None = None
     resolution_due_at: datetime | None = None
+    sla: Mapping[str, Any] = field(default_factory=dict)  # the SLA clocks (engine.runtime.slaclock)
+    sla_next_at: datetime | None = None
+    reopen_count: int = 0
 
     def values(self) -> dict[str, Any]:
         """What conditions test: custom fields plus the type, state and priority."""

@@ -7,7 +7,7 @@ everywhere. A ticket is judged by the definition version it was created under.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -17,7 +17,7 @@ from piccolo.query.functions.aggregate import Max
 from engine.schema import Catalog
 from engine.schema.compiler import catalog_from_snapshot
 
-from . import storage
+from . import slaclock, storage
 from .approvals import ApprovalRow, decide_approval
 from .attachments import link_attachments
 from .changes import decide_assign, decide_comment, decide_edit
@@ -25,6 +25,7 @@ from .decide import available_transitions, decide_create, decide_transition
 from .errors import InvalidInput, NotFound, TransitionNotAllowed
 from .masking import mask_fields, mask_value, masked_fields
 from .model import Actor, TicketSnapshot
+from .notify.events import listened
 from .parties import PartyLookup
 from .permissions import can_note, can_view
 from .plans import ApprovalStep, Event, assigned_event
@@ -42,7 +43,10 @@ class Catalogs:
     _older: dict[str, Catalog] = field(default_factory=dict)
 
     async def for_ticket(self, ticket: TicketSnapshot) -> Catalog:
-        version = ticket.definition_version
+        return await self.for_version(ticket.definition_version)
+
+    async def for_version(self, version: str) -> Catalog:
+        """The catalog of a definition version (the running one when it was never recorded)."""
         if version == self.current.version:
             return self.current
         if version not in self._older:
@@ -102,8 +106,15 @@ async def _route(request: RouteRequest, known: dict[str, int] | None = None) -> 
 
 
 def _events(
-    events: Sequence[Event], actor: Actor | None, from_state: str | None = None, to_state: str | None = None
+    events: Sequence[Event],
+    actor: Actor | None,
+    from_state: str | None = None,
+    to_state: str | None = None,
+    *,
+    catalog: Catalog | None = None,
+    type_name: str = "",
 ) -> list[storage.NewEvent]:
+    """Events to store; with ``catalog``, those a notification rule listens to get an outbox row."""
     return [
         storage.NewEvent(
             kind=e.kind,
@@ -111,9 +122,32 @@ def _events(
             from_state=from_state,
             to_state=to_state,
             data=dict(e.data),
+            notify=catalog is not None and listened(catalog, type_name, e.kind, e.data, to_state),
         )
         for e in events
     ]
+
+
+def sla_changes(
+    catalog: Catalog,
+    ticket: TicketSnapshot,
+    *,
+    at: datetime,
+    state: str | None = None,
+    priority: str | None = None,
+    responded: bool = False,
+    first_response_at: datetime | None = None,
+    resolved_at: datetime | None = None,
+) -> dict[str, Any]:
+    """The SLA columns after a change of state, priority or first response at ``at``."""
+    state = state or ticket.state
+    priority = priority or ticket.priority
+    clocks = slaclock.advance(catalog, ticket.type, priority, state, slaclock.load(ticket.sla), at=at,
+                              responded=responded)
+    return slaclock.columns(
+        catalog, ticket.type, priority, clocks, created_at=ticket.created_at or at,
+        first_response_at=first_response_at or ticket.first_response_at, resolved_at=resolved_at,
+    ).as_changes()
 
 
 async def _open_approval(ticket_id: int, step: ApprovalStep, requester: str) -> None:
@@ -143,8 +177,10 @@ async def _open_approval(ticket_id: int, step: ApprovalStep, requester: str) -> 
 class TicketService:
     """The closed loop — raise, assign, handle, archive — for one running definition set."""
 
-    def __init__(self, catalogs: Catalogs) -> None:
+    def __init__(self, catalogs: Catalogs, clock: Callable[[], datetime] | None = None) -> None:
         self.catalogs = catalogs
+        # What "now" is for due times and the instants the service records (tests inject one).
+        self.now = clock or _now
 
     @property
     def catalog(self) -> Catalog:
@@ -201,7 +237,7 @@ class TicketService:
                 decision = await _route(plan.route, ids) if plan.route is not None else None
                 if decision is not None and decision.assignee and decision.assignee not in ids:
                     ids = await _user_ids([decision.assignee])
-                events = _events(plan.events, actor, to_state=plan.state)
+                events = _events(plan.events, actor, to_state=plan.state, catalog=self.catalog, type_name=type_name)
                 if decision is not None:
                     ev = assigned_event((None, decision.team), (None, decision.assignee))
                     if ev is not None:
@@ -210,8 +246,12 @@ class TicketService:
                                 kind=ev.kind,
                                 actor_id=None,
                                 data={**ev.data, "rule": decision.rule_id, "strategy": decision.strategy},
+                                notify=listened(self.catalog, type_name, ev.kind, ev.data, None),
                             )
                         )
+                at = self.now()
+                clocks = slaclock.start(self.catalog, type_name, plan.priority, plan.state, at)
+                sla = slaclock.columns(self.catalog, type_name, plan.priority, clocks, created_at=at)
                 ticket = await storage.insert_ticket(
                     storage.NewTicket(
                         type=plan.type,
@@ -225,8 +265,13 @@ class TicketService:
                         org_unit=plan.org_unit,
                         team=decision.team if decision else None,
                         assignee_id=ids.get(decision.assignee) if decision and decision.assignee else None,
-                    requester_username=actor.username,
-                    assignee_username=decision.assignee if decision else None,
+                        requester_username=actor.username,
+                        assignee_username=decision.assignee if decision else None,
+                        created_at=at,
+                        sla=sla.sla,
+                        sla_next_at=sla.sla_next_at,
+                        response_due_at=sla.response_due_at,
+                        resolution_due_at=sla.resolution_due_at,
                     ),
                     events,
                     idempotency_key=idempotency_key,
@@ -266,13 +311,23 @@ class TicketService:
                 "fields": dict(plan.fields),
                 "priority": plan.priority,
             }
+            now = self.now()
             if flow.is_closing(plan.to_state) and not flow.is_closing(plan.from_state):
-                changes["resolved_at"] = _now()
+                changes["resolved_at"] = now
             elif not flow.is_closing(plan.to_state):
                 changes["resolved_at"] = None
-            if ticket.first_response_at is None and actor.username != ticket.requester:
-                changes["first_response_at"] = _now()
-            events = _events(plan.events, actor, plan.from_state, plan.to_state)
+                if flow.is_closing(plan.from_state):
+                    changes["reopen_count"] = ticket.reopen_count + 1
+            responded = ticket.first_response_at is None and actor.username != ticket.requester
+            if responded:
+                changes["first_response_at"] = now
+            changes.update(sla_changes(
+                catalog, ticket, at=now, state=plan.to_state, priority=plan.priority, responded=responded,
+                first_response_at=changes.get("first_response_at"),
+                resolved_at=changes.get("resolved_at", ticket.resolved_at),
+            ))
+            events = _events(plan.events, actor, plan.from_state, plan.to_state, catalog=catalog,
+                             type_name=ticket.type)
             team, assignee = ticket.team, ticket.assignee
             if plan.unassign:
                 assignee = None
@@ -284,7 +339,8 @@ class TicketService:
                 assignee = decision.assignee if decision.assignee is not None else (None if plan.unassign else assignee)
             ev = assigned_event((ticket.team, team), (ticket.assignee, assignee))
             if ev is not None:
-                events.append(storage.NewEvent(kind=ev.kind, actor_id=actor.id, data=dict(ev.data)))
+                events.append(storage.NewEvent(kind=ev.kind, actor_id=actor.id, data=dict(ev.data),
+                                               notify=listened(catalog, ticket.type, ev.kind, ev.data, None)))
                 ids = await _user_ids([assignee] if assignee else [])
                 changes["team"] = team
                 changes["assignee_id"] = ids.get(assignee) if assignee else None
@@ -294,7 +350,7 @@ class TicketService:
                 ).run()
             if plan.cancel_approval:
                 await (
-                    Approval.update({Approval.decision: "cancelled", Approval.decided_at: _now()})
+                    Approval.update({Approval.decision: "cancelled", Approval.decided_at: now})
                     .where((Approval.ticket_id == ticket.id) & (Approval.decision == "pending"))
                     .run()
                 )
@@ -319,11 +375,16 @@ class TicketService:
             )
             if not plan.events:
                 return ticket
-            ctype = (await self.catalogs.for_ticket(ticket)).types[ticket.type]
+            catalog = await self.catalogs.for_ticket(ticket)
+            ctype = catalog.types[ticket.type]
             await link_attachments(ctype, actor, ticket.id, ticket.fields, plan.fields)
             changes = {"fields": dict(plan.fields), "title": plan.title, "priority": plan.priority}
+            if plan.priority != ticket.priority:  # the targets' durations follow the priority
+                changes.update(sla_changes(catalog, ticket, at=self.now(), priority=plan.priority,
+                                           resolved_at=ticket.resolved_at))
             return await storage.update_ticket(
-                ticket.id, row_version or plan.row_version, changes, _events(plan.events, actor)
+                ticket.id, row_version or plan.row_version, changes,
+                _events(plan.events, actor, catalog=catalog, type_name=ticket.type),
             )
 
     async def assign(
@@ -340,13 +401,18 @@ class TicketService:
                 return ticket
             changes = {"team": plan.team, "assignee_id": ids.get(plan.assignee) if plan.assignee else None}
             return await storage.update_ticket(
-                ticket.id, row_version or plan.row_version, changes, _events(plan.events, actor)
+                ticket.id, row_version or plan.row_version, changes,
+                _events(plan.events, actor, catalog=catalog, type_name=ticket.type),
             )
 
     async def comment(self, actor: Actor, ticket_id: int, body: str, *, internal: bool = False) -> int:
         async with storage.transaction():
             ticket = await self.get(actor, ticket_id)
-            plan = decide_comment(await self.catalogs.for_ticket(ticket), actor, ticket, body, internal)
+            catalog = await self.catalogs.for_ticket(ticket)
+            plan = decide_comment(catalog, actor, ticket, body, internal)
+            responded = not plan.internal and ticket.first_response_at is None and actor.username != ticket.requester
+            if responded:  # the first response stops SLA clocks: lock the row against a concurrent change
+                ticket = await self.get(actor, ticket_id, for_update=True)
             rows = (
                 await Comment.insert(
                     Comment(ticket_id=ticket.id, author_id=actor.id, body=plan.body, internal=plan.internal)
@@ -354,9 +420,15 @@ class TicketService:
                 .returning(Comment.id)
                 .run()
             )
-            await storage.append_events(ticket.id, _events(plan.events, actor))
-            if not plan.internal and ticket.first_response_at is None and actor.username != ticket.requester:
-                await Ticket.update({Ticket.first_response_at: _now()}).where(Ticket.id == ticket.id).run()
+            await storage.append_events(ticket.id, _events(plan.events, actor, catalog=catalog,
+                                                           type_name=ticket.type))
+            if responded and ticket.first_response_at is None:
+                now = self.now()
+                changes = {"first_response_at": now, **sla_changes(catalog, ticket, at=now, responded=True,
+                                                                   first_response_at=now,
+                                                                   resolved_at=ticket.resolved_at)}
+                await Ticket.update({Ticket._meta.get_column_by_name(k): v for k, v in changes.items()}).where(
+                    Ticket.id == ticket.id).run()
             comment_id: int = rows[0]["id"]
             return comment_id
 
@@ -412,7 +484,7 @@ class TicketService:
                 if approval is not None and r["approval_id"] == approval.id and r["round"] == latest
             ]
             plan = decide_approval(catalog, actor, ticket, rows, decision, comment)
-            now = _now()
+            now = self.now()
             await (
                 Approval.update(
                     {Approval.decision: plan.decision, Approval.comment: plan.comment, Approval.decided_at: now}
@@ -439,8 +511,15 @@ class TicketService:
                 changes = {"state": plan.to_state, "state_category": flow.category(plan.to_state)}
                 if flow.is_closing(plan.to_state):
                     changes["resolved_at"] = now
+                responded = ticket.first_response_at is None and actor.username != ticket.requester
+                if responded:
+                    changes["first_response_at"] = now
+                changes.update(sla_changes(catalog, ticket, at=now, state=plan.to_state, responded=responded,
+                                           first_response_at=changes.get("first_response_at"),
+                                           resolved_at=changes.get("resolved_at", ticket.resolved_at)))
             return await storage.update_ticket(
-                ticket.id, plan.row_version, changes, _events(plan.events, actor, ticket.state, plan.to_state)
+                ticket.id, plan.row_version, changes,
+                _events(plan.events, actor, ticket.state, plan.to_state, catalog=catalog, type_name=ticket.type),
             )
 
     async def events(self, actor: Actor, ticket_id: int) -> list[dict[str, Any]]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 from datetime import UTC, datetime
 from pathlib import Path
@@ -14,7 +15,9 @@ from litestar.static_files import create_static_files_router
 
 from engine.render.templates import STATIC_DIR
 from engine.runtime import storage
+from engine.runtime.notify.settings import NotifySettings, load_settings
 from engine.runtime.service import Catalogs, TicketService
+from engine.runtime.worker import Worker
 from engine.schema import Catalog, check_definitions, format_diagnostics
 
 from . import problems
@@ -39,18 +42,33 @@ def load_catalog(definitions: Path) -> Catalog:
     return result.catalog
 
 
-def create_app(definitions: Path | Catalog, database_url: str | None = None) -> Litestar:
-    """The app; on start-up it opens (and creates or upgrades) the database and records the definition version."""
+def create_app(definitions: Path | Catalog, database_url: str | None = None, *, worker: bool = False,
+               settings: NotifySettings | None = None) -> Litestar:
+    """The app; on start-up it opens (and creates or upgrades) the database and records the definition version.
+
+    With ``worker`` the background worker (SLA sweeps, notifications) runs in the server's event loop.
+    """
     catalog = definitions if isinstance(definitions, Catalog) else load_catalog(definitions)
+    notify = settings or load_settings()
     holder: dict[str, Any] = {}
 
     async def start(app: Litestar) -> None:
         holder["engine"] = await storage.open_database(database_url)
         await storage.record_definition_version(catalog)
-        app.state.service = TicketService(Catalogs(catalog))
+        catalogs = Catalogs(catalog)
+        app.state.service = TicketService(catalogs)
+        app.state.notify_settings = notify
         app.state.definitions_loaded_at = datetime.now(UTC)
+        if worker:
+            holder["worker"] = background = Worker(catalogs, notify)
+            holder["stop"] = stop_event = asyncio.Event()
+            holder["task"] = asyncio.create_task(background.run(stop_event), name="gongdan-worker")
 
     async def stop(app: Litestar) -> None:
+        if "task" in holder:
+            holder.pop("stop").set()
+            await holder.pop("task")
+            await holder.pop("worker").aclose()
         if "engine" in holder:
             await storage.close_database(holder.pop("engine"))
 

@@ -10,6 +10,7 @@ import pytest
 
 from engine.runtime.model import Actor, TicketSnapshot
 from engine.schema import Catalog, check_definitions
+from tests.storage.conftest import anyio_backend, db, pg_database  # noqa: F401 - database fixtures, both engines
 
 DEFS = Path(__file__).parent / "defs"
 

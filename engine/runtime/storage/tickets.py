@@ -31,6 +31,7 @@ __all__ = [
     "DuplicateRequest",
     "NewEvent",
     "NewTicket",
+    "add_outbox_events",
     "append_events",
     "fetch_ticket",
     "format_number",
@@ -50,6 +51,7 @@ _UPDATABLE = frozenset({
     "type", "title", "state", "state_category", "priority", "assignee_id", "team", "org_unit",
     "resolved_at", "first_response_at", "response_due_at", "resolution_due_at",
     "definition_version", "fields", "search_text",
+    "sla", "sla_next_at", "first_response_seconds", "resolution_seconds", "reopen_count",
 })
 
 
@@ -70,6 +72,8 @@ class NewTicket:
     org_unit: str | None = None
     response_due_at: datetime | None = None
     resolution_due_at: datetime | None = None
+    sla: Mapping[str, Any] = field(default_factory=dict)
+    sla_next_at: datetime | None = None
     search_text: str | None = None  # default: search_text_for(number, title, fields)
     created_at: datetime | None = None  # default: now
     # Usernames the caller already knows; with them the new ticket is returned without reading it back.
@@ -87,6 +91,9 @@ class NewEvent:
     to_state: str | None = None
     data: Mapping[str, Any] = field(default_factory=dict)
     at: datetime | None = None  # default: now
+    # Notification rules listen to this event: an outbox row is written with it, in the same
+    # transaction, for the worker to work out who hears about it.
+    notify: bool = False
 
 
 class DuplicateRequest(Exception):
@@ -138,8 +145,15 @@ def snapshot_from_row(row: Mapping[str, Any], approvers: frozenset[str] = frozen
         requester_id=row["requester_id"], assignee_id=row["assignee_id"],
         state_category=row["state_category"], resolved_at=row["resolved_at"],
         first_response_at=row["first_response_at"], response_due_at=row["response_due_at"],
-        resolution_due_at=row["resolution_due_at"],
+        resolution_due_at=row["resolution_due_at"], sla=_json_value(row.get("sla")),
+        sla_next_at=row.get("sla_next_at"), reopen_count=row.get("reopen_count") or 0,
     )
+
+
+def _json_value(value: Any) -> Mapping[str, Any]:
+    if isinstance(value, str):
+        value = json.loads(value) if value else {}
+    return value if isinstance(value, Mapping) else {}
 
 
 async def fetch_ticket(ticket_id: int, *, for_update: bool = False) -> TicketSnapshot | None:
@@ -168,17 +182,45 @@ def _event_rows(events: Sequence[NewEvent], now: datetime) -> list[tuple[Any, ..
 
 
 async def append_events(ticket_id: int, events: Sequence[NewEvent]) -> None:
-    """Add timeline entries (never updated or deleted afterwards), in one statement."""
+    """Add timeline entries (never updated or deleted afterwards), in one statement, and the outbox
+    rows of those that notify, in the same transaction."""
     if not events:
         return
-    rows = _event_rows(events, _now())
+    now = _now()
+    rows = _event_rows(events, now)
     postgres = is_postgres()
     args: list[Any] = []
     for at, *rest in rows:
         args.extend((ticket_id, at if postgres else sqlite_time(at), *rest))
     values = ", ".join(["({}, {}, {}, {}, {}, {}, {})"] * len(rows))
-    await fetch(f"INSERT INTO ticket_events (ticket_id, at, actor_id, kind, from_state, to_state, data) "
-                f"VALUES {values}", *args)
+    sql = ("INSERT INTO ticket_events (ticket_id, at, actor_id, kind, from_state, to_state, data) "
+           f"VALUES {values} RETURNING id")
+    if not any(e.notify for e in events):
+        await fetch(sql.removesuffix(" RETURNING id"), *args)
+        return
+    async with transaction():
+        inserted = sorted(int(r["id"]) for r in await fetch(sql, *args))
+        await add_outbox_events([(ticket_id, i) for i, e in zip(inserted, events, strict=True) if e.notify], now)
+
+
+async def add_outbox_events(pairs: Sequence[tuple[int, int]], now: datetime) -> None:
+    """Outbox rows asking the worker to notify about these (ticket id, event id) pairs, in one
+    statement inside the caller's transaction."""
+    if not pairs:
+        return
+    if is_postgres():
+        await fetch("INSERT INTO notification_outbox (key, row_kind, ticket_id, event_id, status, next_attempt_at, "
+                    "created_at) SELECT 'event-' || x.e, 'event', x.t, x.e, 'pending', {}, {} "
+                    "FROM unnest({}::integer[], {}::integer[]) AS x(t, e)",
+                    now, now, [t for t, _ in pairs], [e for _, e in pairs])
+        return
+    at = sqlite_time(now)
+    args: list[Any] = []
+    for ticket_id, event_id in pairs:
+        args.extend((f"event-{event_id}", ticket_id, event_id, at, at))
+    values = ", ".join(["({}, 'event', {}, {}, 'pending', {}, {})"] * len(pairs))
+    await fetch("INSERT INTO notification_outbox (key, row_kind, ticket_id, event_id, status, next_attempt_at, "
+                f"created_at) VALUES {values}", *args)
 
 
 async def ticket_for_idempotency_key(user_id: int, key: str) -> int | None:
@@ -194,7 +236,7 @@ async def ticket_for_idempotency_key(user_id: int, key: str) -> int | None:
 # (FTS5 trigger, trigram index) is maintained once.
 _COLUMNS = ("type", "title", "state", "state_category", "priority", "requester_id", "assignee_id", "team",
             "org_unit", "created_at", "updated_at", "response_due_at", "resolution_due_at",
-            "definition_version", "row_version", "fields")
+            "definition_version", "row_version", "fields", "sla", "sla_next_at")
 _SQLITE_INSERT = (
     f"INSERT INTO tickets (id, number, search_text, {', '.join(_COLUMNS)}) "
     f"SELECT n, printf('{NUMBER_PREFIX}-%06d', n), coalesce({{}}, printf('{NUMBER_PREFIX}-%06d', n) || {{}}), "
@@ -203,7 +245,7 @@ _SQLITE_INSERT = (
 )
 _PG_NUMBER = f"'{NUMBER_PREFIX}-' || CASE WHEN s.n < 1000000 THEN lpad(s.n::text, 6, '0') ELSE s.n::text END"
 _PG_TYPES = ("text", "text", "text", "text", "text", "integer", "integer", "text", "text", "timestamptz",
-             "timestamptz", "timestamptz", "timestamptz", "text", "integer", "jsonb")
+             "timestamptz", "timestamptz", "timestamptz", "text", "integer", "jsonb", "jsonb", "timestamptz")
 # Ticket and first events in one statement: one round trip, atomic without a transaction.
 _PG_INSERT = (
     "WITH s AS (SELECT nextval(pg_get_serial_sequence('tickets', 'id')) AS n), "
@@ -214,7 +256,12 @@ _PG_INSERT = (
     "e AS (INSERT INTO ticket_events (ticket_id, at, actor_id, kind, from_state, to_state, data) "
     "SELECT t.id, x.at, x.actor_id, x.kind, x.from_state, x.to_state, x.data::jsonb FROM t, "
     "unnest({}::timestamptz[], {}::integer[], {}::text[], {}::text[], {}::text[], {}::text[]) "
-    "WITH ORDINALITY AS x(at, actor_id, kind, from_state, to_state, data, i) ORDER BY x.i) "
+    "WITH ORDINALITY AS x(at, actor_id, kind, from_state, to_state, data, i) ORDER BY x.i "
+    "RETURNING id, kind), "
+    # the outbox rows of the events that notify: written by the same statement as the events
+    "o AS (INSERT INTO notification_outbox (key, row_kind, ticket_id, event_id, status, next_attempt_at, "
+    "created_at) SELECT 'event-' || e.id, 'event', t.id, e.id, 'pending', now(), now() FROM t, e "
+    "WHERE e.kind = ANY({}::text[])) "
     "SELECT id FROM t"
 )
 
@@ -233,17 +280,18 @@ async def _insert_row(new: NewTicket, now: datetime, events: Sequence[NewEvent])
         values: tuple[Any, ...] = (
             new.type, new.title, new.state, new.state_category, new.priority, new.requester_id,
             new.assignee_id, new.team, new.org_unit, now, now, new.response_due_at, new.resolution_due_at,
-            new.definition_version, 1, _json(dict(new.fields)),
+            new.definition_version, 1, _json(dict(new.fields)), _json(dict(new.sla)), new.sla_next_at,
         )
         rows = _event_rows(events, now)
         columns = [list(c) for c in zip(*rows, strict=True)] if rows else [[]] * 6
-        inserted = await fetch(_PG_INSERT, search, suffix, *values, *columns)
+        notify = sorted({e.kind for e in events if e.notify})
+        inserted = await fetch(_PG_INSERT, search, suffix, *values, *columns, notify)
         return int(inserted[0]["id"])
     values = (
         new.type, new.title, new.state, new.state_category, new.priority, new.requester_id,
         new.assignee_id, new.team, new.org_unit, sqlite_time(now), sqlite_time(now),
         sqlite_time(new.response_due_at), sqlite_time(new.resolution_due_at), new.definition_version, 1,
-        _json(dict(new.fields)),
+        _json(dict(new.fields)), _json(dict(new.sla)), sqlite_time(new.sla_next_at),
     )
     inserted = await fetch(_SQLITE_INSERT, search, suffix, *values)
     ticket_id = int(inserted[0]["id"])
@@ -290,6 +338,7 @@ async def insert_ticket(new: NewTicket, events: Sequence[NewEvent] = (),
             definition_version=new.definition_version, row_version=1, created_at=now, updated_at=now,
             requester_id=new.requester_id, assignee_id=new.assignee_id, state_category=new.state_category,
             response_due_at=new.response_due_at, resolution_due_at=new.resolution_due_at,
+            sla=dict(new.sla), sla_next_at=new.sla_next_at,
         )
     snapshot = await fetch_ticket(ticket_id)
     assert snapshot is not None

@@ -67,7 +67,7 @@ VERSION = "1.38.0"
 DESCRIPTION = "SLA clocks on tickets, notification outbox, in-app notifications"
 
 
-async def forwards():
+async def forwards() -> MigrationManager:
     manager = MigrationManager(
         migration_id=ID, app_name="gongdan", description=DESCRIPTION
     )

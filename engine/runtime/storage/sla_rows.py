@@ -1,0 +1,158 @@
+"""The SLA sweep's reads and writes: claim the tickets whose next SLA instant has come, write back
+the fired thresholds with their events in a few set-based statements.
+
+Claiming runs inside the caller's transaction. PostgreSQL locks the claimed rows with
+``FOR UPDATE SKIP LOCKED``, so several workers split the due tickets between them; SQLite's
+transaction holds the database's single write lock. The write-back is guarded by the row version
+the sweep read as well, so a ticket that changed meanwhile is left for the next sweep instead of
+being judged on stale clocks.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from .database import is_postgres
+from .sql import fetch, sqlite_time
+from .tickets import NewEvent, add_outbox_events
+
+__all__ = ["DueTicket", "SlaUpdate", "claim_due", "write_sweep"]
+
+
+@dataclass(frozen=True)
+class DueTicket:
+    """What the sweep needs of a ticket whose next SLA instant has come."""
+
+    id: int
+    type: str
+    state: str
+    priority: str
+    team: str | None
+    assignee_id: int | None
+    org_unit: str | None
+    created_at: datetime
+    row_version: int
+    definition_version: str
+    sla: Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class SlaUpdate:
+    """The sweep's write for one ticket; ``bump`` when people-visible columns changed."""
+
+    id: int
+    row_version: int
+    sla: Mapping[str, Any]
+    sla_next_at: datetime | None
+    priority: str
+    team: str | None
+    assignee_id: int | None
+    response_due_at: datetime | None
+    resolution_due_at: datetime | None
+    bump: bool
+    events: Sequence[NewEvent]
+
+
+_CLAIM = (
+    "SELECT id, type, state, priority, team, assignee_id, org_unit, created_at, row_version, definition_version, "
+    "sla FROM tickets WHERE sla_next_at <= {} ORDER BY sla_next_at LIMIT {}"
+)
+
+
+def _time(value: Any) -> datetime:
+    return value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
+
+
+async def claim_due(now: datetime, limit: int) -> list[DueTicket]:
+    """Tickets whose next SLA instant is at or before ``now``, earliest first (in a transaction)."""
+    postgres = is_postgres()
+    sql = _CLAIM + (" FOR UPDATE SKIP LOCKED" if postgres else "")
+    rows = await fetch(sql, now if postgres else sqlite_time(now), limit)
+    out = []
+    for r in rows:
+        sla = r["sla"]
+        if isinstance(sla, str):
+            sla = json.loads(sla) if sla else {}
+        out.append(DueTicket(
+            id=r["id"], type=r["type"], state=r["state"], priority=r["priority"], team=r["team"],
+            assignee_id=r["assignee_id"], org_unit=r["org_unit"], created_at=_time(r["created_at"]),
+            row_version=r["row_version"], definition_version=r["definition_version"], sla=sla or {},
+        ))
+    return out
+
+
+_PG_UPDATE = (
+    "UPDATE tickets SET sla = v.sla::jsonb, sla_next_at = v.next_at, priority = v.priority, team = v.team, "
+    "assignee_id = v.assignee_id, response_due_at = v.response_due, resolution_due_at = v.resolution_due, "
+    "row_version = tickets.row_version + v.bump, "
+    "updated_at = CASE WHEN v.bump = 1 THEN {} ELSE tickets.updated_at END "
+    "FROM unnest({}::integer[], {}::integer[], {}::text[], {}::timestamptz[], {}::text[], {}::text[], "
+    "{}::integer[], {}::timestamptz[], {}::timestamptz[], {}::integer[]) "
+    "AS v(id, rv, sla, next_at, priority, team, assignee_id, response_due, resolution_due, bump) "
+    "WHERE tickets.id = v.id AND tickets.row_version = v.rv RETURNING tickets.id"
+)
+_SQLITE_ROW = "({}, {}, {}, {}, {}, {}, {}, {}, {}, {})"
+_SQLITE_UPDATE = (
+    "WITH v(id, rv, sla, next_at, priority, team, assignee_id, response_due, resolution_due, bump) AS "
+    "(VALUES {rows}) "
+    "UPDATE tickets SET sla = v.sla, sla_next_at = v.next_at, priority = v.priority, team = v.team, "
+    "assignee_id = v.assignee_id, response_due_at = v.response_due, resolution_due_at = v.resolution_due, "
+    "row_version = tickets.row_version + v.bump, "
+    "updated_at = CASE WHEN v.bump = 1 THEN {{}} ELSE tickets.updated_at END "
+    "FROM v WHERE tickets.id = v.id AND tickets.row_version = v.rv RETURNING tickets.id"
+)
+_PG_EVENTS = (
+    "INSERT INTO ticket_events (ticket_id, at, actor_id, kind, from_state, to_state, data) "
+    "SELECT x.ticket_id, x.at, NULL, x.kind, NULL, NULL, x.data::jsonb FROM unnest({}::integer[], "
+    "{}::timestamptz[], {}::text[], {}::text[]) WITH ORDINALITY AS x(ticket_id, at, kind, data, i) ORDER BY x.i "
+    "RETURNING id"
+)
+
+
+async def write_sweep(updates: Sequence[SlaUpdate], now: datetime) -> set[int]:
+    """Write the sweep's changes of tickets still at the version read; the ids written.
+
+    Events (and the outbox rows of those that notify) are written only for those tickets.
+    """
+    if not updates:
+        return set()
+    postgres = is_postgres()
+    enc = [json.dumps(dict(u.sla)) for u in updates]
+    if postgres:
+        cols: list[list[Any]] = [
+            [u.id for u in updates], [u.row_version for u in updates], enc, [u.sla_next_at for u in updates],
+            [u.priority for u in updates], [u.team for u in updates], [u.assignee_id for u in updates],
+            [u.response_due_at for u in updates], [u.resolution_due_at for u in updates],
+            [int(u.bump) for u in updates],
+        ]
+        rows = await fetch(_PG_UPDATE, now, *cols)
+    else:
+        args: list[Any] = []
+        for u, sla in zip(updates, enc, strict=True):
+            args.extend((u.id, u.row_version, sla, sqlite_time(u.sla_next_at), u.priority, u.team, u.assignee_id,
+                         sqlite_time(u.response_due_at), sqlite_time(u.resolution_due_at), int(u.bump)))
+        sql = _SQLITE_UPDATE.format(rows=", ".join([_SQLITE_ROW] * len(updates)))
+        rows = await fetch(sql, *args, sqlite_time(now))
+    written = {int(r["id"]) for r in rows}
+    events = [(u.id, e) for u in updates if u.id in written for e in u.events]
+    if not events:
+        return written
+    if postgres:
+        inserted = await fetch(_PG_EVENTS, [t for t, _ in events], [e.at or now for _, e in events],
+                               [e.kind for _, e in events], [json.dumps(dict(e.data)) for _, e in events])
+    else:
+        args = []
+        for ticket_id, e in events:
+            args.extend((ticket_id, sqlite_time(e.at or now), e.kind, json.dumps(dict(e.data))))
+        values = ", ".join(["({}, {}, NULL, {}, NULL, NULL, {})"] * len(events))
+        inserted = await fetch("INSERT INTO ticket_events (ticket_id, at, actor_id, kind, from_state, to_state, "
+                               f"data) VALUES {values} RETURNING id", *args)
+    ids = sorted(int(r["id"]) for r in inserted)
+    await add_outbox_events(
+        [(ticket_id, event_id) for event_id, (ticket_id, e) in zip(ids, events, strict=True) if e.notify], now
+    )
+    return written

@@ -1,0 +1,155 @@
+"""SLA clocks through the ticket service and the sweep, on both databases, with an injected clock."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from engine.runtime.auth.accounts import create_user
+from engine.runtime.model import Actor
+from engine.runtime.service import Catalogs, TicketService
+from engine.runtime.storage.tables import Ticket, TicketEvent
+from engine.runtime.sweep import sweep
+from engine.schema import Catalog, check_definitions
+from tests.storage.conftest import Backend
+
+pytestmark = pytest.mark.anyio
+
+ROOT = Path(__file__).resolve().parents[2]
+T0 = datetime(2026, 10, 1, 1, 0, tzinfo=UTC)  # Thursday 09:00 in Shanghai (a holiday there)
+
+
+@pytest.fixture(scope="module")
+def catalog() -> Catalog:
+    result = check_definitions(ROOT / "definitions")
+    assert result.catalog is not None
+    return result.catalog
+
+
+class Clock:
+    """The service's "now", moved by the test."""
+
+    def __init__(self, at: datetime) -> None:
+        self.at = at
+
+    def __call__(self) -> datetime:
+        return self.at
+
+
+@pytest.fixture
+def clock() -> Iterator[Clock]:
+    yield Clock(T0)
+
+
+AFTER_SALES = {"order_no": "202611110001234", "request_kind": "exchange", "customer_name": "周敏",
+               "customer_phone": "13812345678", "description": "双十一购买的耳机，左耳完全没有声音。"}
+REPAIR = {"device_no": "MO-0003", "device_type": "moulding", "area": "workshop_a",
+          "fault_description": "液压油从合模缸下方滴漏，已停机。"}
+
+
+async def _people() -> dict[str, Actor]:
+    return {
+        "customer": await create_user("customer", None, roles=["customer"]),
+        "agent": await create_user("agent", None, roles=["customer_service"], teams=["after_sales"],
+                                   org_unit="dept_service"),
+        "aslead": await create_user("aslead", None, roles=["after_sales_lead"], teams=["after_sales"],
+                                    org_unit="dept_service"),
+        "worker": await create_user("worker", None, roles=["worker"], org_unit="workshop_a"),
+        "tech": await create_user("tech", None, roles=["technician"], teams=["mechanical"], org_unit="factory"),
+        "mlead": await create_user("mlead", None, roles=["maintenance_lead"], org_unit="factory"),
+    }
+
+
+async def _events(ticket_id: int, *kinds: str) -> list[dict]:
+    rows = await TicketEvent.select(TicketEvent.kind, TicketEvent.data).where(
+        TicketEvent.ticket_id == ticket_id).order_by(TicketEvent.id).output(load_json=True).run()
+    return [r for r in rows if not kinds or r["kind"] in kinds]
+
+
+async def _row(ticket_id: int) -> dict:
+    row = await Ticket.select().where(Ticket.id == ticket_id).first().run()
+    assert row is not None
+    return row
+
+
+async def test_after_sales_warns_at_18h_and_breaches_at_24h_once(db: Backend, catalog: Catalog,
+                                                                 clock: Clock) -> None:
+    people = await _people()
+    service = TicketService(Catalogs(catalog), clock=clock)
+    ticket, _ = await service.create(people["customer"], "after_sales", "左耳没有声音", AFTER_SALES)
+    assert ticket.response_due_at == T0 + timedelta(hours=24)
+    row = await _row(ticket.id)
+    assert row["sla_next_at"] == T0 + timedelta(hours=18)  # the first-response warning comes first
+    catalogs = Catalogs(catalog)
+
+    r = await sweep(catalogs, T0 + timedelta(hours=17, minutes=59))
+    assert (r.tickets, r.warnings, r.breaches) == (0, 0, 0)
+    r = await sweep(catalogs, T0 + timedelta(hours=18))
+    assert (r.tickets, r.warnings, r.breaches) == (1, 1, 0)
+    r = await sweep(catalogs, T0 + timedelta(hours=18, minutes=1))
+    assert (r.tickets, r.warnings, r.breaches) == (0, 0, 0)  # exactly once
+    warned = await _events(ticket.id, "sla_warning")
+    assert [(e["data"]["target"], e["data"]["threshold"]) for e in warned] == [("first_answer", "warning")]
+
+    r = await sweep(catalogs, T0 + timedelta(hours=24))
+    assert (r.tickets, r.warnings, r.breaches) == (1, 0, 1)
+    breached = await _events(ticket.id, "sla_breached", "priority_changed")
+    assert [e["kind"] for e in breached] == ["sla_breached", "priority_changed"]
+    assert breached[1]["data"]["priority"] == {"before": "normal", "after": "high"}
+    row = await _row(ticket.id)
+    assert row["priority"] == "high" and row["row_version"] == 2
+    # the resolution target now runs on the high-priority time (48h), its warning at 75 %
+    assert row["resolution_due_at"] == T0 + timedelta(hours=48)
+    assert row["sla_next_at"] == T0 + timedelta(hours=36)
+    assert (await sweep(catalogs, T0 + timedelta(hours=30))).tickets == 0
+
+
+async def test_first_response_meets_the_target_and_pauses_stop_the_clock(db: Backend, catalog: Catalog,
+                                                                         clock: Clock) -> None:
+    people = await _people()
+    service = TicketService(Catalogs(catalog), clock=clock)
+    ticket, _ = await service.create(people["customer"], "after_sales", "耳机", AFTER_SALES)
+    await service.assign(people["aslead"], ticket.id, assignee="agent", team="after_sales")
+    clock.at = T0 + timedelta(hours=2)
+    await service.transition(people["agent"], ticket.id, "start")
+    row = await _row(ticket.id)
+    assert row["first_response_at"] == T0 + timedelta(hours=2)
+    assert row["first_response_seconds"] == 2 * 3600
+    assert row["response_due_at"] == T0 + timedelta(hours=24)  # kept, so reports can compare
+    # normal priority: resolve within 72h, warning at 54h
+    assert row["resolution_due_at"] == T0 + timedelta(hours=72)
+    assert row["sla_next_at"] == T0 + timedelta(hours=54)
+
+    clock.at = T0 + timedelta(hours=10)
+    await service.transition(people["agent"], ticket.id, "ask_customer", comment="请提供订单截图")
+    row = await _row(ticket.id)
+    assert row["resolution_due_at"] is None and row["sla_next_at"] is None  # paused: no due time
+    assert (await sweep(Catalogs(catalog), T0 + timedelta(days=5))).tickets == 0
+
+    clock.at = T0 + timedelta(hours=30)  # the customer answers 20 hours later
+    await service.transition(people["customer"], ticket.id, "customer_replied")
+    row = await _row(ticket.id)
+    assert row["resolution_due_at"] == T0 + timedelta(hours=92)
+    assert row["sla_next_at"] == T0 + timedelta(hours=74)
+
+
+async def test_repair_escalates_an_unaccepted_fault_to_the_lead(db: Backend, catalog: Catalog,
+                                                                clock: Clock) -> None:
+    people = await _people()
+    service = TicketService(Catalogs(catalog), clock=clock)
+    ticket, _ = await service.create(people["worker"], "equipment_repair", "注塑机漏油", REPAIR)
+    row = await _row(ticket.id)
+    assert row["response_due_at"] is not None
+    due = row["response_due_at"]
+    r = await sweep(Catalogs(catalog), due)
+    assert r.breaches == 1
+    events = await _events(ticket.id, "sla_breached", "priority_changed")
+    assert events[0]["data"]["target"] == "accept"
+    assert events[1]["data"]["priority"]["after"] == "urgent"
+    outbox = await Ticket.raw(
+        "SELECT count(*) AS n FROM notification_outbox o JOIN ticket_events e ON e.id = o.event_id "
+        "WHERE o.row_kind = 'event' AND e.kind = 'sla_breached' AND o.ticket_id = {}", ticket.id).run()
+    assert outbox[0]["n"] == 1  # the lead hears about it: the outbox row was written with the event
