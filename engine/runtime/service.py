@@ -203,6 +203,11 @@ class TicketService:
             "transitions": [t.id for t in available_transitions(catalog, actor, ticket)],
         }
 
+    async def sla_status(self, ticket: TicketSnapshot) -> list[dict[str, Any]]:
+        """Each SLA target of the ticket with its due time and status now."""
+        catalog = await self.catalogs.for_ticket(ticket)
+        return slaclock.report(catalog, ticket.type, ticket.priority, slaclock.load(ticket.sla), self.now())
+
     async def create(
         self,
         actor: Actor,

@@ -32,7 +32,7 @@ from .sla import Pause, ResolvedTarget, consumed, due_with_pauses, targets_for
 
 __all__ = [
     "Clock", "Columns", "Fired", "advance", "columns", "dump", "fire", "load", "raised_priority", "reassigned_team",
-    "start",
+    "report", "start",
 ]
 
 Threshold = Literal["warning", "breach"]
@@ -217,6 +217,34 @@ def columns(
 
 def _warn_at(target: ResolvedTarget, clock: Clock) -> datetime | None:
     return due_with_pauses(target.calendar, clock.started_at, target.warn_after, clock.pauses)
+
+
+def report(catalog: Catalog, type_name: str, priority: str, clocks: Mapping[str, Clock],
+           now: datetime) -> list[dict[str, Any]]:
+    """Each target's due time and status at ``now``, JSON-ready, in the policy's order.
+
+    ``status``: running, paused, warning, breached or met (see :mod:`engine.runtime.sla`).
+    """
+    out: list[dict[str, Any]] = []
+    for target in targets_for(catalog, type_name, priority):
+        clock = clocks.get(target.id)
+        if clock is None:
+            continue
+        st = target.status(clock.started_at, now=now, pauses=clock.pauses, met_at=clock.met_at)
+        out.append({
+            "target": target.id,
+            "policy": target.policy,
+            "metric": target.metric,
+            "status": st.state,
+            "due_at": _iso(st.due_at),
+            "warn_at": _iso(st.warn_at),
+            "met_at": _iso(clock.met_at),
+            "paused": clock.paused,
+            "percent_used": round(st.percent, 1),
+            "warned_at": _iso(clock.warned_at),
+            "breached_at": _iso(clock.breached_at),
+        })
+    return out
 
 
 @dataclass(frozen=True)

@@ -185,11 +185,15 @@ class TicketsController(Controller):
         created_from: FromQuery[datetime | None] = None,
         created_to: FromQuery[datetime | None] = None,
         q: FromQuery[str | None] = None,
+        sla: FromQuery[str | None] = None,
         sort: FromQuery[str] = "-created_at",
         limit: FromQuery[int] = 50,
         cursor: FromQuery[str | None] = None,
     ) -> dict[str, Any]:
-        """Tickets the caller may see (the scope is part of the SQL), filtered, sorted, one page at a time."""
+        """Tickets the caller may see (the scope is part of the SQL), filtered, sorted, one page at a time.
+
+        ``sla=overdue`` keeps tickets with an SLA target past due; ``sla=due_soon`` those due within 4 hours.
+        """
         actor = await current_actor(request)
         svc = service(state)
         if sort not in SORTS:
@@ -206,6 +210,7 @@ class TicketsController(Controller):
             created_to=created_to,
             q=q,
             sort=sort,
+            sla=sla or None,
         )
         rows, nxt = await list_tickets(scope_rules(svc.catalog, actor), filt, limit=limit, cursor=cursor)
         items = [ticket_json(t, await svc.view(actor, t)) for t in rows]
@@ -219,6 +224,7 @@ class TicketsController(Controller):
         ticket = await svc.get(actor, ticket_id)
         body = ticket_json(ticket, await svc.view(actor, ticket))
         body["approvals"] = await svc.approval_rows(ticket.id)
+        body["sla"] = await svc.sla_status(ticket)
         return body
 
     @patch("/{ticket_id:int}")

@@ -25,7 +25,7 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from dataclasses import fields as dataclass_fields
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from functools import reduce
 from typing import Any, Literal, get_args
 
@@ -147,6 +147,10 @@ class TicketFilter:
     created_to: datetime | None = None
     q: str | None = None
     sort: SortKey = "-created_at"
+    # "overdue": a running SLA target is past its due time; "due_soon": one falls due within
+    # DUE_SOON of ``now`` (default: the current time) and none is overdue.
+    sla: str | None = None
+    now: datetime | None = None
 
 
 def filter_where(filt: TicketFilter) -> list[Combinable]:
@@ -170,7 +174,33 @@ def filter_where(filt: TicketFilter) -> list[Combinable]:
         clauses.append(Ticket.created_at < filt.created_to)
     if filt.q is not None and filt.q.strip():
         clauses.append(search_clause(filt.q))
+    if filt.sla:
+        clauses.append(sla_clause(filt.sla, filt.now or datetime.now(UTC)))
     return clauses
+
+
+DUE_SOON = timedelta(hours=4)
+SLA_FILTERS = ("overdue", "due_soon")
+_RUNNING = ("open", "active", "waiting")  # not resolved: the resolution clock still counts
+
+
+def sla_clause(which: str, now: datetime) -> Combinable:
+    """Tickets with an overdue (or soon due) SLA target; the due columns are indexed."""
+    if which not in SLA_FILTERS:
+        raise InvalidInput([("sla", f"must be one of {', '.join(SLA_FILTERS)}")])
+    running = Ticket.state_category.is_in(list(_RUNNING))
+    response_open = Ticket.first_response_at.is_null() & running
+    overdue = ((Ticket.response_due_at < now) & response_open) | ((Ticket.resolution_due_at < now) & running)
+    if which == "overdue":
+        return overdue
+    soon = now + DUE_SOON
+    stopped = Ticket.state_category.not_in(list(_RUNNING))
+    response_fine = (Ticket.response_due_at.is_null() | (Ticket.response_due_at >= now)
+                     | Ticket.first_response_at.is_not_null() | stopped)
+    resolution_fine = Ticket.resolution_due_at.is_null() | (Ticket.resolution_due_at >= now) | stopped
+    coming = (((Ticket.response_due_at >= now) & (Ticket.response_due_at < soon) & response_open)
+              | ((Ticket.resolution_due_at >= now) & (Ticket.resolution_due_at < soon) & running))
+    return coming & response_fine & resolution_fine
 
 
 def _where(rules: ScopeRules, filt: TicketFilter) -> list[Combinable]:
