@@ -153,3 +153,43 @@ async def test_repair_escalates_an_unaccepted_fault_to_the_lead(db: Backend, cat
         "SELECT count(*) AS n FROM notification_outbox o JOIN ticket_events e ON e.id = o.event_id "
         "WHERE o.row_kind = 'event' AND e.kind = 'sla_breached' AND o.ticket_id = {}", ticket.id).run()
     assert outbox[0]["n"] == 1  # the lead hears about it: the outbox row was written with the event
+
+
+async def test_overdue_and_due_soon_filters(db: Backend, catalog: Catalog, clock: Clock) -> None:
+    from engine.runtime.permissions import scope_rules
+    from engine.runtime.storage.queries import TicketFilter, list_tickets
+
+    people = await _people()
+    service = TicketService(Catalogs(catalog), clock=clock)
+    answered, _ = await service.create(people["customer"], "after_sales", "已答复", AFTER_SALES)
+    waiting, _ = await service.create(people["customer"], "after_sales", "未答复", AFTER_SALES)
+    await service.assign(people["aslead"], answered.id, assignee="agent", team="after_sales")
+    clock.at = T0 + timedelta(hours=1)
+    await service.transition(people["agent"], answered.id, "start")
+    rules = scope_rules(catalog, people["aslead"])
+
+    async def numbers(which: str, at: datetime) -> list[str]:
+        rows, _ = await list_tickets(rules, TicketFilter(sla=which, now=at))
+        return sorted(t.number for t in rows)
+
+    # first response due at T0+24h for both; only the unanswered one can be late on it
+    assert await numbers("due_soon", T0 + timedelta(hours=21)) == [waiting.number]
+    assert await numbers("overdue", T0 + timedelta(hours=21)) == []
+    assert await numbers("overdue", T0 + timedelta(hours=25)) == [waiting.number]
+    # resolution (72h at normal priority) is late for both after three days
+    assert await numbers("overdue", T0 + timedelta(hours=73)) == [answered.number, waiting.number]
+    assert await numbers("due_soon", T0 + timedelta(hours=73)) == []
+
+
+async def test_due_soon_finds_a_ticket_whose_other_target_has_no_due_time(db: Backend, catalog: Catalog,
+                                                                            clock: Clock) -> None:
+    from engine.runtime.permissions import scope_rules
+    from engine.runtime.storage.queries import TicketFilter, list_tickets
+
+    people = await _people()
+    service = TicketService(Catalogs(catalog), clock=clock)
+    ticket, _ = await service.create(people["customer"], "after_sales", "只有解决时限", AFTER_SALES)
+    await Ticket.update({Ticket.response_due_at: None}).where(Ticket.id == ticket.id).run()
+    rows, _ = await list_tickets(scope_rules(catalog, people["aslead"]),
+                                 TicketFilter(sla="due_soon", now=T0 + timedelta(hours=70)))
+    assert [t.number for t in rows] == [ticket.number]

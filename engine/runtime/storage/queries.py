@@ -379,7 +379,29 @@ def filter_sql(filt: TicketFilter, postgres: bool) -> tuple[list[str], list[Any]
         add(("tickets.created_at < {}", [_time_value(filt.created_to, postgres)]))
     if filt.q is not None and filt.q.strip():
         add(search_sql(filt.q))
+    if filt.sla:
+        add(sla_sql(filt.sla, filt.now or datetime.now(UTC), postgres))
     return clauses, args
+
+
+_RUNNING_SQL = "tickets.state_category IN ('open', 'active', 'waiting')"
+_RESPONSE_OPEN = f"tickets.first_response_at IS NULL AND {_RUNNING_SQL}"
+
+
+def sla_sql(which: str, now: datetime, postgres: bool) -> tuple[str, list[Any]]:
+    """:func:`sla_clause` as SQL and its values."""
+    if which not in SLA_FILTERS:
+        raise InvalidInput([("sla", f"must be one of {', '.join(SLA_FILTERS)}")])
+    at = _time_value(now, postgres)
+    # IS NOT NULL first: NOT over a NULL comparison would drop the row from "due soon"
+    late = (f"((tickets.response_due_at IS NOT NULL AND tickets.response_due_at < {{}} AND {_RESPONSE_OPEN}) "
+            f"OR (tickets.resolution_due_at IS NOT NULL AND tickets.resolution_due_at < {{}} AND {_RUNNING_SQL}))")
+    if which == "overdue":
+        return late, [at, at]
+    soon = _time_value(now + DUE_SOON, postgres)
+    coming = (f"((tickets.response_due_at >= {{}} AND tickets.response_due_at < {{}} AND {_RESPONSE_OPEN}) "
+              f"OR (tickets.resolution_due_at >= {{}} AND tickets.resolution_due_at < {{}} AND {_RUNNING_SQL}))")
+    return f"({coming} AND NOT {late})", [at, soon, at, soon, at, at]
 
 
 def _timestamp(value: Any) -> datetime | None:
