@@ -129,8 +129,8 @@ def _offset_change_dates(tz: tzinfo, year: int) -> tuple[date, ...]:
 class BusinessCalendar:
     """Working intervals of a calendar, and business-time arithmetic on them."""
 
-    __slots__ = ("_always", "_holidays", "_makeup", "_makeup_ranges", "_special", "_tz", "_week", "_week_total",
-                 "name")
+    __slots__ = ("_always", "_days", "_holidays", "_makeup", "_makeup_ranges", "_special", "_tz", "_week",
+                 "_week_total", "name")
 
     def __init__(
         self,
@@ -166,6 +166,7 @@ class BusinessCalendar:
         self._makeup_ranges = self._week[makeup_hours_from]
         self._special = tuple(sorted(self._holidays | self._makeup))
         self._always = tz is UTC and all(r == ((0, 24 * 60),) for r in days) and not self._special
+        self._days: dict[date, tuple[tuple[datetime, datetime], ...]] = {}
 
     @classmethod
     def from_spec(cls, spec: CalendarSpec, name: str | None = None) -> BusinessCalendar:
@@ -220,6 +221,15 @@ class BusinessCalendar:
         return self._day(day)
 
     def _day(self, day: date) -> tuple[tuple[datetime, datetime], ...]:
+        # a pure function of the date: remembered, as every ticket's clock asks for the same few days
+        known = self._days.get(day)
+        if known is None:
+            if len(self._days) > 4096:
+                self._days.clear()
+            known = self._days[day] = self._compute_day(day)
+        return known
+
+    def _compute_day(self, day: date) -> tuple[tuple[datetime, datetime], ...]:
         ranges = self.ranges_on(day)
         if not ranges:
             return ()
@@ -507,10 +517,23 @@ def parse_within(within: str | Mapping[Any, str], priority: str) -> timedelta:
     return timedelta(minutes=minutes)
 
 
+# Derived from immutable catalogs: built once per (catalog version, …) and reused, so the
+# calendars' own day caches stay warm across tickets. Bounded: a server runs few versions.
+_CALENDARS: dict[tuple[str, str], BusinessCalendar] = {}
+_TARGETS: dict[tuple[str, str, str], tuple[ResolvedTarget, ...]] = {}
+_CACHE_LIMIT = 4096
+
+
 def _calendar(catalog: Catalog, spec: SlaSpec) -> BusinessCalendar:
     if spec.calendar is None:
         return BusinessCalendar.always()
-    return BusinessCalendar.from_spec(catalog.calendars[spec.calendar], name=spec.calendar)
+    key = (catalog.version, spec.calendar)
+    found = _CALENDARS.get(key)
+    if found is None:
+        if len(_CALENDARS) > _CACHE_LIMIT:
+            _CALENDARS.clear()
+        found = _CALENDARS[key] = BusinessCalendar.from_spec(catalog.calendars[spec.calendar], name=spec.calendar)
+    return found
 
 
 def targets_for(catalog: Catalog, type_name: str, priority: str) -> list[ResolvedTarget]:
@@ -518,6 +541,16 @@ def targets_for(catalog: Catalog, type_name: str, priority: str) -> list[Resolve
 
     Raises KeyError for an unknown ticket type.
     """
+    key = (catalog.version, type_name, priority)
+    found = _TARGETS.get(key)
+    if found is None:
+        if len(_TARGETS) > _CACHE_LIMIT:
+            _TARGETS.clear()
+        found = _TARGETS[key] = tuple(_targets_for(catalog, type_name, priority))
+    return list(found)
+
+
+def _targets_for(catalog: Catalog, type_name: str, priority: str) -> list[ResolvedTarget]:
     ctype = catalog.types[type_name]
     if ctype.spec.sla is None:
         return []
