@@ -15,7 +15,8 @@ from engine.runtime.auth.login import verify_login
 from engine.runtime.auth.tokens import actor_for_token
 from engine.runtime.errors import InvalidInput, PermissionDenied
 from engine.runtime.model import Actor, TicketSnapshot
-from engine.runtime.permissions import can_create, scope_rules, visible_types
+from engine.runtime.notify import inbox
+from engine.runtime.permissions import can_create, can_note, is_admin, scope_rules, visible_types
 from engine.runtime.service import TicketService
 from engine.runtime.storage import load_actors
 from engine.runtime.storage.queries import SORTS, TicketFilter, list_tickets
@@ -290,6 +291,19 @@ class TicketsController(Controller):
         ticket = await svc.get(actor, ticket_id)
         return await svc.approval_rows(ticket.id)
 
+    @get("/{ticket_id:int}/notifications")
+    async def notifications(
+        self, request: Request[Any, Any, Any], state: State, ticket_id: FromPath[int]
+    ) -> list[dict[str, Any]]:
+        """What was sent about the ticket, newest first: every delivery for staff who may write internal
+        notes on it, only what was sent to the caller for anyone else who may see it."""
+        actor = await current_actor(request)
+        svc = service(state)
+        ticket = await svc.get(actor, ticket_id)
+        staff = can_note(await svc.catalogs.for_ticket(ticket), actor, ticket)
+        rows = await inbox.ticket_deliveries(ticket.id, None if staff else actor.id)
+        return [r.json(full=staff) for r in rows]
+
     @post("/{ticket_id:int}/approvals", status_code=200)
     async def decide(
         self, request: Request[Any, Any, Any], state: State, ticket_id: FromPath[int], data: JSONBody[ApprovalDecision]
@@ -307,6 +321,79 @@ class TicketsController(Controller):
         """The audit trail and timeline: who, when, what, before → after."""
         actor = await current_actor(request)
         return await service(state).events(actor, ticket_id)
+
+
+class NotificationsController(Controller):
+    """The caller's own in-app notifications: the bell's list and count."""
+
+    path = "/api/v1/notifications"
+
+    @get("/")
+    async def list_notifications(
+        self,
+        request: Request[Any, Any, Any],
+        unread: FromQuery[bool] = False,
+        limit: FromQuery[int] = 50,
+        cursor: FromQuery[str | None] = None,
+    ) -> dict[str, Any]:
+        """The caller's notifications, newest first (``unread=true``: only unread ones), at most 100 a page."""
+        actor = await current_actor(request)
+        items, nxt = await inbox.list_notifications(actor.id, unread_only=unread, limit=limit, cursor=cursor)
+        return {"items": [i.json() for i in items], "next_cursor": nxt}
+
+    @get("/unread-count")
+    async def unread_count(self, request: Request[Any, Any, Any]) -> dict[str, Any]:
+        """How many are unread, counted up to 100: ``capped`` means there may be more (shown as 99+)."""
+        actor = await current_actor(request)
+        n = await inbox.unread_count(actor.id)
+        return {"unread": n, "capped": n > inbox.UNREAD_CAP}
+
+    @post("/{notification_id:int}/read", status_code=200)
+    async def mark_read(
+        self, request: Request[Any, Any, Any], state: State, notification_id: FromPath[int]
+    ) -> dict[str, Any]:
+        """Mark one of the caller's notifications read; 404 for anyone else's."""
+        actor = await current_actor(request)
+        return (await inbox.mark_read(actor.id, notification_id, service(state).now())).json()
+
+    @post("/read-all", status_code=200)
+    async def mark_all_read(self, request: Request[Any, Any, Any], state: State) -> dict[str, Any]:
+        """Mark every unread notification of the caller read; how many that were."""
+        actor = await current_actor(request)
+        return {"marked": await inbox.mark_all_read(actor.id, service(state).now())}
+
+
+class OutboxController(Controller):
+    """Admins: every message the notification worker sends, dead letters first in mind."""
+
+    path = "/api/v1/outbox"
+
+    @staticmethod
+    async def _admin(request: Request[Any, Any, Any], state: State) -> Actor:
+        actor = await current_actor(request)
+        if not is_admin(service(state).catalog, actor):
+            raise PermissionDenied("only admins may see the notification outbox")
+        return actor
+
+    @get("/")
+    async def list_messages(
+        self,
+        request: Request[Any, Any, Any],
+        state: State,
+        status: FromQuery[str | None] = None,
+        limit: FromQuery[int] = 50,
+        cursor: FromQuery[str | None] = None,
+    ) -> dict[str, Any]:
+        """Outbox messages newest first, all or of one ``status`` (dead, pending, sent), at most 100 a page."""
+        await self._admin(request, state)
+        items, nxt = await inbox.outbox_messages(status, limit=limit, cursor=cursor)
+        return {"items": [i.json() for i in items], "next_cursor": nxt}
+
+    @post("/{message_id:int}/retry", status_code=200)
+    async def retry(self, request: Request[Any, Any, Any], state: State, message_id: FromPath[int]) -> dict[str, Any]:
+        """Queue a dead message for another round of attempts (409 unless it is dead)."""
+        await self._admin(request, state)
+        return (await inbox.retry_dead(message_id, service(state).now())).json()
 
 
 class Credentials(msgspec.Struct, forbid_unknown_fields=True):
@@ -372,6 +459,8 @@ ROUTES: list[Any] = [
     TypesController,
     TicketsController,
     AttachmentsController,
+    NotificationsController,
+    OutboxController,
     SessionController,
     healthz,
     healthz_root,
