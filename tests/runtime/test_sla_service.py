@@ -193,3 +193,36 @@ async def test_due_soon_finds_a_ticket_whose_other_target_has_no_due_time(db: Ba
     rows, _ = await list_tickets(scope_rules(catalog, people["aslead"]),
                                  TicketFilter(sla="due_soon", now=T0 + timedelta(hours=70)))
     assert [t.number for t in rows] == [ticket.number]
+
+
+@pytest.mark.parametrize(
+    ("raised", "warns", "due"),
+    [
+        # Friday 17:00 in Shanghai: one office hour on Friday, the weekend skipped, Monday 09:00-12:00
+        (datetime(2026, 9, 25, 9, 0, tzinfo=UTC), datetime(2026, 9, 28, 3, 0, tzinfo=UTC),
+         datetime(2026, 9, 28, 4, 0, tzinfo=UTC)),
+        # the eve of the National Day holidays: Oct 1-2 and 5-7 off, Oct 3-4 a weekend; due Thursday Oct 8
+        (datetime(2026, 9, 30, 9, 0, tzinfo=UTC), datetime(2026, 10, 8, 3, 0, tzinfo=UTC),
+         datetime(2026, 10, 8, 4, 0, tzinfo=UTC)),
+        # raised at night: the clock starts at 09:00, lunch 12:00-13:00 does not count
+        (datetime(2026, 9, 23, 14, 0, tzinfo=UTC), datetime(2026, 9, 24, 4, 0, tzinfo=UTC),
+         datetime(2026, 9, 24, 6, 0, tzinfo=UTC)),
+    ],
+    ids=["weekend", "holidays", "night-and-lunch"],
+)
+async def test_office_hours_clock_over_nights_weekends_and_holidays(
+        db: Backend, catalog: Catalog, clock: Clock, raised: datetime, warns: datetime, due: datetime) -> None:
+    employee = await create_user("employee", None, roles=["employee"], org_unit="dept_operations")
+    clock.at = raised
+    service = TicketService(Catalogs(catalog), clock=clock)
+    ticket, _ = await service.create(employee, "it_helpdesk", "笔记本无法连接VPN",
+                                     {"category": "network", "location": "运营部 3F", "urgency": "medium"})
+    row = await _row(ticket.id)
+    assert (row["response_due_at"], row["sla_next_at"]) == (due, warns)  # 4 office hours, warning at 75 %
+    catalogs = Catalogs(catalog)
+    assert (await sweep(catalogs, warns - timedelta(seconds=1))).warnings == 0
+    assert (await sweep(catalogs, warns)).warnings == 1
+    assert (await sweep(catalogs, due)).breaches == 1
+    clock.at = due
+    status = await service.sla_status(await service.get(employee, ticket.id))
+    assert [(s["target"], s["status"]) for s in status] == [("first_answer", "breached"), ("fix", "running")]
