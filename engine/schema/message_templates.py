@@ -51,7 +51,7 @@ VARIABLES: Mapping[str, Variable] = {
     "ticket": Variable(
         "The ticket the event happened to.",
         {
-            "number": "Ticket number, e.g. GD-2026-000123.",
+            "number": "Ticket number, e.g. GD-000042.",
             "title": "Title.",
             "type": "Ticket type id.",
             "type_label": "Ticket type label in the recipient's language.",

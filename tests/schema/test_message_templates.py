@@ -127,7 +127,7 @@ def test_problem_type() -> None:
 
 CONTEXT: dict[str, Any] = {
     "ticket": {
-        "number": "GD-2026-000042",
+        "number": "GD-000042",
         "title": "Press 3 leaks oil",
         "state_label": "In repair",
         "assignee_name": None,
@@ -145,12 +145,12 @@ def test_render_in_both_languages() -> None:
         "{{ recipient.display_name }}您好，工单 {{ ticket.number }}"
         "（设备 {{ ticket.fields.device_no }}）：{{ event.comment }}"
     )
-    assert render_template(en, CONTEXT) == "Hello 李伟, GD-2026-000042 is In repair."
-    assert render_template(zh, CONTEXT) == "李伟您好，工单 GD-2026-000042（设备 PR-0003）：Parts ordered"
+    assert render_template(en, CONTEXT) == "Hello 李伟, GD-000042 is In repair."
+    assert render_template(zh, CONTEXT) == "李伟您好，工单 GD-000042（设备 PR-0003）：Parts ordered"
 
 
 def test_default_subject() -> None:
-    assert render_template(DEFAULT_SUBJECT, CONTEXT) == "GD-2026-000042 Press 3 leaks oil"
+    assert render_template(DEFAULT_SUBJECT, CONTEXT) == "GD-000042 Press 3 leaks oil"
 
 
 def test_empty_values_print_nothing() -> None:
