@@ -10,6 +10,7 @@ from pathlib import Path
 
 from engine.runtime import storage
 from engine.runtime.demo import DEMO_PASSWORD, seed_demo
+from engine.runtime.notify.outbox import unconfigured_channels
 from engine.runtime.notify.settings import SettingsError, load_settings
 from engine.runtime.service import Catalogs, TicketService
 from engine.runtime.worker import Worker, worker_enabled
@@ -37,6 +38,8 @@ def _serve(args: argparse.Namespace) -> int:
     background = args.worker and worker_enabled()
     print(f"Gongdan on http://{args.host}:{args.port}/ — database {storage.describe(url)}, "
           f"definition version {catalog.version[:12]}, worker {'on' if background else 'off'}", flush=True)
+    for warning in unconfigured_channels(catalog, settings) if background else ():
+        print(f"gongdan: warning: {warning}", file=sys.stderr, flush=True)
     uvicorn.run(create_app(catalog, url, worker=background, settings=settings), host=args.host, port=args.port,
                 log_level=args.log_level, access_log=args.access_log)
     return 0
@@ -57,6 +60,8 @@ async def _work(definitions: Path, once: bool) -> int:
             return 0
         print(f"Gongdan worker — database {storage.describe(storage.database_url())}, "
               f"definition version {catalog.version[:12]}", flush=True)
+        for warning in unconfigured_channels(catalog, settings):
+            print(f"gongdan: warning: {warning}", file=sys.stderr, flush=True)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         import signal

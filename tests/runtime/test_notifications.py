@@ -266,3 +266,24 @@ async def _until_sent(timeout: float = 30.0) -> bool:
             return True
         await asyncio.sleep(0.05)
     return False
+
+
+async def test_channels_without_configuration_send_nothing_and_are_named_at_start(db: Backend,
+                                                                                   catalog: Catalog) -> None:
+    from engine.runtime.notify.outbox import unconfigured_channels
+
+    people = await _people()
+    catalogs = Catalogs(catalog)
+    service = TicketService(catalogs, clock=lambda: T0)
+    await service.create(people["customer"], "after_sales", "左耳没有声音", AFTER_SALES)
+    worker = Worker(catalogs, NotifySettings())
+    try:
+        done = await worker.run_once(T0)
+    finally:
+        await worker.aclose()
+    assert (done.expanded, done.delivery.sent, done.delivery.dead) == (2, 0, 0)
+    assert {r["channel"] for r in await _outbox()} == {"in_app"}  # no e-mail rows without an SMTP server
+    warnings = unconfigured_channels(catalog, NotifySettings())
+    assert "e-mail is not configured (GONGDAN_SMTP_HOST): e-mail notifications are not sent" in warnings
+    assert ("channel 'after_sales_wecom' has no URL (GONGDAN_CHANNEL_AFTER_SALES_WECOM_URL): its messages are "
+            "not sent") in warnings

@@ -40,9 +40,9 @@ from .channels import Deliverer
 from .compose import SLA_BODY, SLA_SUBJECT, EventInfo, Text, render, template_context
 from .events import notification_events
 from .message import DeliveryError, Message
-from .settings import NotifySettings
+from .settings import NotifySettings, channel_variable
 
-__all__ = ["DeliveryResult", "Outbox", "default_language"]
+__all__ = ["DeliveryResult", "Outbox", "default_language", "unconfigured_channels"]
 
 PERSONAL = ("email", "in_app")
 
@@ -51,6 +51,23 @@ def default_language() -> str:
     """The language of chat messages and of users who chose none: ``GONGDAN_LANGUAGE`` or English."""
     lang = (os.environ.get("GONGDAN_LANGUAGE") or "en").lower()
     return "zh" if lang.startswith("zh") else "en"
+
+
+def unconfigured_channels(catalog: Catalog, settings: NotifySettings) -> list[str]:
+    """What start-up should warn about: channels the rules use whose messages would go nowhere."""
+    used = {c for r in catalog.notifications for c in r.rule.channels}
+    for sla in catalog.slas.values():
+        for target in sla.targets:
+            for action in (*target.on_warning, *target.on_breach):
+                if action.notify:
+                    used.update(getattr(action, "channels", None) or PERSONAL)
+    out = []
+    if "email" in used and settings.smtp is None:
+        out.append("e-mail is not configured (GONGDAN_SMTP_HOST): e-mail notifications are not sent")
+    for name in sorted(used - {"email", "in_app"}):
+        if settings.webhook(name) is None:
+            out.append(f"channel '{name}' has no URL ({channel_variable(name)}): its messages are not sent")
+    return out
 
 
 @dataclass
@@ -199,6 +216,8 @@ class Outbox:
                 return f"{ticket.number} {ticket.title}", "", f"template error in {source}: {exc}"
 
         for channel in channels:
+            if not self.configured(channel):
+                continue  # said once at start-up (unconfigured_channels); nothing to send it through
             if channel == "in_app":
                 for person in people:
                     s, b, error = text(person.lang, person)
@@ -224,6 +243,14 @@ class Outbox:
                 s, b, error = text(lang, None)
                 planned.messages.append(_message(uuid.uuid4().hex, base, channel, None, None, lang, s, b,
                                                  "dead" if error else "pending", error, now))
+
+    def configured(self, channel: str) -> bool:
+        """Whether messages of ``channel`` can go anywhere: SMTP for e-mail, a URL for a webhook."""
+        if channel == "in_app":
+            return True
+        if channel == "email":
+            return self.settings.smtp is not None
+        return self.settings.webhook(channel) is not None
 
     # -- delivery ----------------------------------------------------------------------------
 
