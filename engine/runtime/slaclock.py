@@ -36,6 +36,7 @@ __all__ = [
 ]
 
 Threshold = Literal["warning", "breach"]
+Timing = tuple[datetime | None, datetime | None]  # a target's due and warning instants
 _PRIORITY_RANK = {"low": 0, "normal": 1, "high": 2, "urgent": 3}
 
 
@@ -50,6 +51,8 @@ class Clock:
     met_at: datetime | None = None
     warned_at: datetime | None = None
     breached_at: datetime | None = None
+    # The due time a met or breached target was judged by: a later priority change does not move it.
+    due_at: datetime | None = None
 
     @property
     def paused(self) -> bool:
@@ -72,6 +75,7 @@ def load(raw: Mapping[str, Any] | None) -> dict[str, Clock]:
             met_at=_t(c.get("met")),
             warned_at=_t(c.get("warned")),
             breached_at=_t(c.get("breached")),
+            due_at=_t(c.get("due")),
         )
     return out
 
@@ -91,6 +95,7 @@ def dump(clocks: Mapping[str, Clock]) -> dict[str, Any]:
                 "met": _iso(c.met_at),
                 "warned": _iso(c.warned_at),
                 "breached": _iso(c.breached_at),
+                "due": _iso(c.due_at),
             }
             for c in clocks.values()
         }
@@ -123,9 +128,11 @@ def advance(
         clock = clocks.get(target.id) or Clock(target=target.id, metric=target.metric, started_at=at)
         pauses = list(clock.pauses)
         met_at = clock.met_at
+        frozen = clock.due_at
         if met_at is not None and not closing and target.metric == "resolution":
             pauses.append((met_at, at))  # reopened: the closed spell does not count against the team
             met_at = None
+            frozen = clock.due_at if clock.breached_at is not None else None
         waiting = state in target.pause_states and not closing
         if pauses and pauses[-1][1] is None and not waiting:
             pauses[-1] = (pauses[-1][0], at)
@@ -133,7 +140,9 @@ def advance(
             pauses.append((at, None))
         if met_at is None and (closing or (responded and target.metric == "first_response")):
             met_at = at
-        out[target.id] = replace(clock, pauses=tuple(pauses), met_at=met_at)
+            if frozen is None:
+                frozen = target.due(clock.started_at, pauses)
+        out[target.id] = replace(clock, pauses=tuple(pauses), met_at=met_at, due_at=frozen)
     return out
 
 
@@ -174,12 +183,14 @@ def columns(
     created_at: datetime,
     first_response_at: datetime | None = None,
     resolved_at: datetime | None = None,
+    timing: Mapping[str, Timing] | None = None,
 ) -> Columns:
     """The row's SLA columns for these clocks at the ticket's current priority.
 
     Due columns: the earliest due instant of the metric's targets (kept once met, so reports can
     compare; NULL while paused). Durations: business seconds without pauses on the policy's
-    calendar, wall-clock seconds when the type has no SLA.
+    calendar, wall-clock seconds when the type has no SLA. ``timing``: the targets' (due, warn)
+    instants when the caller computed them already for these clocks and this priority.
     """
     targets = _resolved(catalog, type_name, priority)
     due: dict[str, list[datetime | None]] = {"first_response": [], "resolution": []}
@@ -189,7 +200,13 @@ def columns(
         target = targets.get(clock.target)
         if target is None:
             continue
-        due_at = target.due(clock.started_at, clock.pauses)
+        known = timing.get(clock.target) if timing is not None else None
+        if clock.due_at is not None:
+            due_at: datetime | None = clock.due_at
+        elif known is not None:
+            due_at = known[0]
+        else:
+            due_at = target.due(clock.started_at, clock.pauses)
         due[target.metric].append(due_at)
         if clock.met_at is not None:
             if seconds[target.metric] is None:
@@ -197,7 +214,7 @@ def columns(
                 seconds[target.metric] = int(used.total_seconds())
             continue
         if clock.warned_at is None and clock.breached_at is None:
-            upcoming.append(_warn_at(target, clock))
+            upcoming.append(known[1] if known is not None else _warn_at(target, clock))
         if clock.breached_at is None:
             upcoming.append(due_at)
     if not targets:
@@ -236,7 +253,7 @@ def report(catalog: Catalog, type_name: str, priority: str, clocks: Mapping[str,
             "policy": target.policy,
             "metric": target.metric,
             "status": st.state,
-            "due_at": _iso(st.due_at),
+            "due_at": _iso(clock.due_at or st.due_at),
             "warn_at": _iso(st.warn_at),
             "met_at": _iso(clock.met_at),
             "paused": clock.paused,
@@ -260,29 +277,32 @@ class Fired:
 
 def fire(
     catalog: Catalog, type_name: str, priority: str, clocks: Mapping[str, Clock], now: datetime
-) -> tuple[dict[str, Clock], list[Fired]]:
-    """The thresholds due at ``now`` and not fired yet, in order, and the clocks marking them fired.
+) -> tuple[dict[str, Clock], list[Fired], dict[str, Timing]]:
+    """The thresholds due at ``now`` and not fired yet, in order, the clocks marking them fired, and
+    the (due, warn) instants of the targets not yet met (for :func:`columns` at the same priority).
 
     A sweep that comes late fires a missed warning before the breach, each once.
     """
     targets = _resolved(catalog, type_name, priority)
     out = dict(clocks)
     fired: list[Fired] = []
+    timing: dict[str, Timing] = {}
     for clock in clocks.values():
         target = targets.get(clock.target)
         if target is None or clock.met_at is not None:
             continue
         due_at = target.due(clock.started_at, clock.pauses)
         warn_at = _warn_at(target, clock)
+        timing[clock.target] = (due_at, warn_at)
         new = clock
         if clock.warned_at is None and clock.breached_at is None and warn_at is not None and warn_at <= now:
             new = replace(new, warned_at=now)
             fired.append(Fired(target.id, target.metric, "warning", due_at, target.on_warning))
         if clock.breached_at is None and due_at is not None and due_at <= now:
-            new = replace(new, breached_at=now)
+            new = replace(new, breached_at=now, due_at=due_at)
             fired.append(Fired(target.id, target.metric, "breach", due_at, target.on_breach))
         out[clock.target] = new
-    return out, fired
+    return out, fired, timing
 
 
 def raised_priority(current: str, actions: Sequence[Action]) -> str:

@@ -47,7 +47,7 @@ class VersionedCatalogs(Protocol):
 
 
 def _decide(catalog: Catalog, t: DueTicket, now: datetime) -> tuple[SlaUpdate, int, int]:
-    clocks, fired = slaclock.fire(catalog, t.type, t.priority, slaclock.load(t.sla), now)
+    clocks, fired, timing = slaclock.fire(catalog, t.type, t.priority, slaclock.load(t.sla), now)
     events: list[storage.NewEvent] = []
     priority, team, assignee_id = t.priority, t.team, t.assignee_id
     warnings = breaches = 0
@@ -76,7 +76,10 @@ def _decide(catalog: Catalog, t: DueTicket, now: datetime) -> tuple[SlaUpdate, i
                 events.append(storage.NewEvent(kind="assigned", at=now, data=data, notify=listened(
                     catalog, t.type, "assigned", data, None)))
             team, assignee_id = moved, None
-    cols = slaclock.columns(catalog, t.type, priority, clocks, created_at=t.created_at)
+    # met targets keep their due time in the row; only those not met were timed by fire()
+    same = priority == t.priority and all(c.met_at is None for c in clocks.values())
+    cols = slaclock.columns(catalog, t.type, priority, clocks, created_at=t.created_at,
+                            timing=timing if same else None)
     bump = (priority, team, assignee_id) != (t.priority, t.team, t.assignee_id)
     update = SlaUpdate(
         id=t.id, row_version=t.row_version, sla=cols.sla, sla_next_at=cols.sla_next_at, priority=priority,
@@ -112,7 +115,7 @@ async def sweep(catalogs: VersionedCatalogs, now: datetime, *, batch: int = _BAT
                 updates.append(update)
                 result.warnings += warnings
                 result.breaches += breaches
-            written = await write_sweep(updates, now)
+            written = await write_sweep(updates, now, due)
             result.tickets += len(written)
             result.skipped += len(updates) - len(written)
             for u in updates:

@@ -101,6 +101,7 @@ async def test_after_sales_warns_at_18h_and_breaches_at_24h_once(db: Backend, ca
     assert breached[1]["data"]["priority"] == {"before": "normal", "after": "high"}
     row = await _row(ticket.id)
     assert row["priority"] == "high" and row["row_version"] == 2
+    assert row["response_due_at"] == T0 + timedelta(hours=24)  # judged by the due time it breached at
     # the resolution target now runs on the high-priority time (48h), its warning at 75 %
     assert row["resolution_due_at"] == T0 + timedelta(hours=48)
     assert row["sla_next_at"] == T0 + timedelta(hours=36)

@@ -157,11 +157,15 @@ class Outbox:
         data = _json(event["data"])
         kinds = notification_events(event["kind"], data)
         actor_id = event["actor_id"]
+        seen: set[tuple[str, str]] = set()  # a rule on both transitioned and entered fires once
         for kind in kinds:
             info = EventInfo(kind=kind, actor=event["username"], actor_name=event["display_name"],
                              from_state=event["from_state"], to_state=event["to_state"], data=data)
             for compiled in catalog.rules_for(kind, ticket.type, event["to_state"]):
                 rule = compiled.rule
+                if (compiled.document, rule.id) in seen:
+                    continue
+                seen.add((compiled.document, rule.id))
                 if compiled.when is not None and not evaluate(compiled.when, ticket.values()):
                     continue
                 people, addresses = await self._recipients(catalog, ticket, rule.to, actor_id, approvers)

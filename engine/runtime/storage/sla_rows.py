@@ -38,6 +38,8 @@ class DueTicket:
     row_version: int
     definition_version: str
     sla: Mapping[str, Any]
+    response_due_at: datetime | None = None
+    resolution_due_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -59,12 +61,16 @@ class SlaUpdate:
 
 _CLAIM = (
     "SELECT id, type, state, priority, team, assignee_id, org_unit, created_at, row_version, definition_version, "
-    "sla FROM tickets WHERE sla_next_at <= {} ORDER BY sla_next_at LIMIT {}"
+    "sla, response_due_at, resolution_due_at FROM tickets WHERE sla_next_at <= {} ORDER BY sla_next_at LIMIT {}"
 )
 
 
 def _time(value: Any) -> datetime:
     return value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
+
+
+def _maybe_time(value: Any) -> datetime | None:
+    return None if value is None else _time(value)
 
 
 async def claim_due(now: datetime, limit: int) -> list[DueTicket]:
@@ -81,6 +87,7 @@ async def claim_due(now: datetime, limit: int) -> list[DueTicket]:
             id=r["id"], type=r["type"], state=r["state"], priority=r["priority"], team=r["team"],
             assignee_id=r["assignee_id"], org_unit=r["org_unit"], created_at=_time(r["created_at"]),
             row_version=r["row_version"], definition_version=r["definition_version"], sla=sla or {},
+            response_due_at=_maybe_time(r["response_due_at"]), resolution_due_at=_maybe_time(r["resolution_due_at"]),
         ))
     return out
 
@@ -95,16 +102,6 @@ _PG_UPDATE = (
     "AS v(id, rv, sla, next_at, priority, team, assignee_id, response_due, resolution_due, bump) "
     "WHERE tickets.id = v.id AND tickets.row_version = v.rv RETURNING tickets.id"
 )
-_SQLITE_ROW = "({}, {}, {}, {}, {}, {}, {}, {}, {}, {})"
-_SQLITE_UPDATE = (
-    "WITH v(id, rv, sla, next_at, priority, team, assignee_id, response_due, resolution_due, bump) AS "
-    "(VALUES {rows}) "
-    "UPDATE tickets SET sla = v.sla, sla_next_at = v.next_at, priority = v.priority, team = v.team, "
-    "assignee_id = v.assignee_id, response_due_at = v.response_due, resolution_due_at = v.resolution_due, "
-    "row_version = tickets.row_version + v.bump, "
-    "updated_at = CASE WHEN v.bump = 1 THEN {{}} ELSE tickets.updated_at END "
-    "FROM v WHERE tickets.id = v.id AND tickets.row_version = v.rv RETURNING tickets.id"
-)
 _PG_EVENTS = (
     "INSERT INTO ticket_events (ticket_id, at, actor_id, kind, from_state, to_state, data) "
     "SELECT x.ticket_id, x.at, NULL, x.kind, NULL, NULL, x.data::jsonb FROM unnest({}::integer[], "
@@ -113,10 +110,11 @@ _PG_EVENTS = (
 )
 
 
-async def write_sweep(updates: Sequence[SlaUpdate], now: datetime) -> set[int]:
+async def write_sweep(updates: Sequence[SlaUpdate], now: datetime, before: Sequence[DueTicket] = ()) -> set[int]:
     """Write the sweep's changes of tickets still at the version read; the ids written.
 
     Events (and the outbox rows of those that notify) are written only for those tickets.
+    ``before``: the tickets as claimed, so only changed columns are written (SQLite).
     """
     if not updates:
         return set()
@@ -131,12 +129,31 @@ async def write_sweep(updates: Sequence[SlaUpdate], now: datetime) -> set[int]:
         ]
         rows = await fetch(_PG_UPDATE, now, *cols)
     else:
-        args: list[Any] = []
+        # one statement per ticket, by primary key: SQLite runs them in-process in microseconds,
+        # where an UPDATE … FROM a VALUES list is planned as a scan of the tickets table
+        rows = []
+        at = sqlite_time(now)
+        seen = {t.id: t for t in before}
         for u, sla in zip(updates, enc, strict=True):
-            args.extend((u.id, u.row_version, sla, sqlite_time(u.sla_next_at), u.priority, u.team, u.assignee_id,
-                         sqlite_time(u.response_due_at), sqlite_time(u.resolution_due_at), int(u.bump)))
-        sql = _SQLITE_UPDATE.format(rows=", ".join([_SQLITE_ROW] * len(updates)))
-        rows = await fetch(sql, *args, sqlite_time(now))
+            # only the columns whose value changes: each indexed column set costs an index update
+            was = seen.get(u.id)
+            sets = ["sla = {}", "sla_next_at = {}"]
+            args: list[Any] = [sla, sqlite_time(u.sla_next_at)]
+            for column, value, old in (
+                ("priority", u.priority, was.priority if was else None),
+                ("team", u.team, was.team if was else None),
+                ("assignee_id", u.assignee_id, was.assignee_id if was else None),
+                ("response_due_at", u.response_due_at, was.response_due_at if was else None),
+                ("resolution_due_at", u.resolution_due_at, was.resolution_due_at if was else None),
+            ):
+                if was is None or value != old:
+                    sets.append(f"{column} = {{}}")
+                    args.append(sqlite_time(value) if isinstance(value, datetime) else value)
+            if u.bump:
+                sets += ["row_version = row_version + 1", "updated_at = {}"]
+                args.append(at)
+            rows += await fetch(f"UPDATE tickets SET {', '.join(sets)} WHERE id = {{}} AND row_version = {{}} "
+                                "RETURNING id", *args, u.id, u.row_version)
     written = {int(r["id"]) for r in rows}
     events = [(u.id, e) for u in updates if u.id in written for e in u.events]
     if not events:
