@@ -1,14 +1,15 @@
 """In-app notifications, a ticket's deliveries and the outbox over HTTP, on SQLite and PostgreSQL.
 
-Data comes from the real machinery: tickets through the API, then one round of the real worker
-(no SMTP server and no chat webhooks configured, so e-mail and chat messages dead-letter with the
-reason). The app runs its database pool on its own event loop; the worker and direct inserts run
-there too (``on_app``).
+Data comes from the real machinery: tickets through the API, then rounds of the real worker
+delivering e-mail to a real SMTP server on 127.0.0.1, told to refuse a recipient for good so that
+the message dead-letters with the server's reply (no chat webhook is configured, so chat channels
+make no messages). The app runs its database pool on its own event loop; the worker and direct
+inserts run there too (``on_app``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
@@ -17,21 +18,34 @@ import pytest
 
 from engine.runtime.auth.accounts import create_user
 from engine.runtime.auth.tokens import create_token
-from engine.runtime.notify.settings import NotifySettings
+from engine.runtime.notify.settings import NotifySettings, SmtpSettings
 from engine.runtime.service import Catalogs
 from engine.runtime.storage.database import is_postgres
 from engine.runtime.storage.sql import fetch, sqlite_time
 from engine.runtime.worker import Worker, WorkerRound
 from engine.schema import Catalog
 from tests.api.conftest import Api
+from tests.runtime.notify.receivers import SmtpReceiver
 
 pytestmark = pytest.mark.anyio
 
 T = TypeVar("T")
 REPAIR = {"device_no": "MO-0042", "device_type": "moulding", "area": "workshop_a", "stopped": True}
-NO_MAIL = "e-mail is not configured (GONGDAN_SMTP_HOST)"
-NO_HOOK = ("channel 'maintenance_dingtalk' has no webhook URL: set GONGDAN_CHANNEL_MAINTENANCE_DINGTALK_URL "
-           "or url in [channels.maintenance_dingtalk] of the config file")
+REFUSED = "550 5.1.1 Mailbox unavailable"
+
+
+@pytest.fixture
+def mail() -> Iterator[SmtpReceiver]:
+    """A real SMTP server on 127.0.0.1 that refuses the next recipient for good."""
+    receiver = SmtpReceiver().start()
+    receiver.reject_next(1, REFUSED, at="RCPT")
+    yield receiver
+    receiver.stop()
+
+
+def refused(mail: SmtpReceiver, key: str, to: str = "sun@example.com") -> str:
+    """The dead letter's error: the server's reply, with the delivery id, address and server."""
+    return f"e-mail {key} to {to} via 127.0.0.1:{mail.port}: recipient refused: {REFUSED}"
 
 
 async def on_app(api: Api, call: Callable[[], Awaitable[T]]) -> T:
@@ -40,9 +54,12 @@ async def on_app(api: Api, call: Callable[[], Awaitable[T]]) -> T:
     return await anyio.to_thread.run_sync(portal.call, call)
 
 
-async def run_worker(api: Api, catalog: Catalog, now: datetime | None = None) -> WorkerRound:
+async def run_worker(api: Api, catalog: Catalog, mail: SmtpReceiver, now: datetime | None = None) -> WorkerRound:
+    settings = NotifySettings(smtp=SmtpSettings(host=mail.host, port=mail.port, sender="gongdan@example.com"),
+                              base_url="https://gongdan.example.com")
+
     async def once() -> WorkerRound:
-        worker = Worker(Catalogs(catalog), NotifySettings(base_url="https://gongdan.example.com"))
+        worker = Worker(Catalogs(catalog), settings)
         try:
             return await worker.run_once(now or datetime.now(UTC))
         finally:
@@ -143,36 +160,36 @@ async def test_notifications_need_a_caller(api: Api) -> None:
     assert r.status_code == 401
 
 
-async def test_a_ticket_shows_staff_every_delivery_and_others_only_their_own(api: Api, catalog: Catalog) -> None:
+async def test_a_ticket_shows_staff_every_delivery_and_others_only_their_own(api: Api, catalog: Catalog,
+                                                                            mail: SmtpReceiver) -> None:
     await sql(api, "UPDATE users SET email = 'sun@example.com' WHERE username = 'sun.lead'")
     ticket = await raise_repair(api)
-    done = await run_worker(api, catalog)
-    assert done.delivery.dead == 2  # the lead's e-mail and the DingTalk group
+    done = await run_worker(api, catalog, mail)
+    assert (done.delivery.sent, done.delivery.dead) == (0, 1)  # the lead's e-mail was refused
     tid = ticket["id"]
     staff = await api.get("li.mech", f"/api/v1/tickets/{tid}/notifications")
     assert staff.status_code == 200
-    rows = {(r["channel"], r["recipient"] or r["address"] or ""): r for r in staff.json()}
-    assert sorted(rows) == [("email", "sun.lead"), ("in_app", "li.mech"), ("in_app", "sun.lead"),
-                            ("in_app", "zhao.mech"), ("maintenance_dingtalk", "")]
-    mail = rows[("email", "sun.lead")]
-    assert (mail["status"], mail["address"], mail["attempts"], mail["last_error"]) == (
-        "dead", "sun@example.com", 1, NO_MAIL)
-    assert mail["source"] == "repair/line_stopped" and mail["subject"] == f"Line stopped: {ticket['number']}"
-    assert mail["ticket_number"] == ticket["number"] and mail["sent_at"] is None
-    assert rows[("maintenance_dingtalk", "")]["last_error"] == NO_HOOK
+    rows = {(r["channel"], r["recipient"]): r for r in staff.json()}
+    assert list(rows) == [("email", "sun.lead"), ("in_app", "sun.lead"), ("in_app", "zhao.mech"),
+                          ("in_app", "li.mech")]  # newest first
+    dead = rows[("email", "sun.lead")]
+    assert (dead["status"], dead["address"], dead["attempts"], dead["sent_at"]) == ("dead", "sun@example.com", 1, None)
+    assert dead["last_error"] == refused(mail, dead["key"])
+    assert dead["source"] == "repair/line_stopped" and dead["subject"] == f"Line stopped: {ticket['number']}"
+    assert dead["ticket_number"] == ticket["number"] and dead["ticket_id"] == tid
     in_app = rows[("in_app", "li.mech")]
     assert (in_app["status"], in_app["recipient_name"], in_app["last_error"]) == ("sent", "li.mech", None)
-    assert in_app["sent_at"] is not None
+    assert in_app["source"] == "repair/new_fault" and in_app["sent_at"] is not None
 
-    # the requester hears nothing until work starts, then only what was sent to them
+    # the requester hears nothing until work starts, then sees only what was sent to them
     assert (await api.get("wang.worker", f"/api/v1/tickets/{tid}/notifications")).json() == []
     assert (await api.post("li.mech", f"/api/v1/tickets/{tid}/transitions/accept")).status_code == 200
-    await run_worker(api, catalog)
+    await run_worker(api, catalog, mail)
     [mine] = (await api.get("wang.worker", f"/api/v1/tickets/{tid}/notifications")).json()
     assert (mine["channel"], mine["recipient"], mine["status"]) == ("in_app", "wang.worker", "sent")
     assert mine["subject"] == f"{ticket['number']} accepted"
-    assert mine["source"] is None and mine["last_error"] is None  # the rule and errors are for staff
-    assert len((await api.get("li.mech", f"/api/v1/tickets/{tid}/notifications")).json()) == 6
+    assert (mine["source"], mine["last_error"], mine["key"]) == (None, None, None)  # for staff only
+    assert len((await api.get("li.mech", f"/api/v1/tickets/{tid}/notifications")).json()) == 5
     inbox = (await api.get("wang.worker", "/api/v1/notifications")).json()["items"]
     assert [(i["subject"], i["ticket_id"], i["ticket_number"]) for i in inbox] == [
         (f"{ticket['number']} accepted", tid, ticket["number"])]
@@ -181,46 +198,48 @@ async def test_a_ticket_shows_staff_every_delivery_and_others_only_their_own(api
     assert outside.status_code == 404 and outside.json()["detail"] == f"ticket {tid} not found"
 
 
-async def test_admins_list_the_outbox_and_retry_dead_letters(api: Api, catalog: Catalog) -> None:
+async def test_admins_list_the_outbox_and_retry_dead_letters(api: Api, catalog: Catalog, mail: SmtpReceiver) -> None:
     await add_admin(api)
     await sql(api, "UPDATE users SET email = 'sun@example.com' WHERE username = 'sun.lead'")
     ticket = await raise_repair(api)
-    await run_worker(api, catalog)
+    await run_worker(api, catalog, mail)
 
-    refused = await api.get("sun.lead", "/api/v1/outbox?status=dead")
-    assert refused.status_code == 403
-    assert refused.json() == {"status": 403, "title": "Forbidden", "code": "permission_denied",
-                              "detail": "only admins may see the notification outbox", "errors": []}
+    refused_403 = await api.get("sun.lead", "/api/v1/outbox?status=dead")
+    assert refused_403.status_code == 403
+    assert refused_403.json() == {"status": 403, "title": "Forbidden", "code": "permission_denied",
+                                  "detail": "only admins may see the notification outbox", "errors": []}
     dead = (await api.get("root", "/api/v1/outbox?status=dead")).json()
-    assert [(m["channel"], m["last_error"]) for m in dead["items"]] == [("email", NO_MAIL),
-                                                                       ("maintenance_dingtalk", NO_HOOK)]
-    assert dead["next_cursor"] is None and dead["items"][0]["ticket_id"] == ticket["id"]
+    [letter] = dead["items"]
+    assert (letter["channel"], letter["recipient"], letter["ticket_id"]) == ("email", "sun.lead", ticket["id"])
+    assert letter["last_error"] == refused(mail, letter["key"]) and dead["next_cursor"] is None
     sent = (await api.get("root", "/api/v1/outbox?status=sent&limit=2")).json()
-    assert [m["channel"] for m in sent["items"]] == ["in_app", "in_app"] and sent["next_cursor"]
+    assert [m["recipient"] for m in sent["items"]] == ["sun.lead", "zhao.mech"] and sent["next_cursor"]
     rest = (await api.get("root", f"/api/v1/outbox?status=sent&limit=2&cursor={sent['next_cursor']}")).json()
     assert [m["recipient"] for m in rest["items"]] == ["li.mech"] and rest["next_cursor"] is None
-    assert len((await api.get("root", "/api/v1/outbox")).json()["items"]) == 5
+    assert len((await api.get("root", "/api/v1/outbox")).json()["items"]) == 4
     assert (await api.get("root", "/api/v1/outbox?status=pending")).json()["items"] == []
     bad = await api.get("root", "/api/v1/outbox?status=lost")
     assert bad.status_code == 422
     assert bad.json()["errors"] == [{"field": "status", "message": "must be one of: dead, pending, sent"}]
 
-    mail = dead["items"][0]["id"]
-    assert (await api.post("sun.lead", f"/api/v1/outbox/{mail}/retry")).status_code == 403
-    retried = await api.post("root", f"/api/v1/outbox/{mail}/retry")
+    assert (await api.post("sun.lead", f"/api/v1/outbox/{letter['id']}/retry")).status_code == 403
+    retried = await api.post("root", f"/api/v1/outbox/{letter['id']}/retry")
     assert retried.status_code == 200
     body = retried.json()
-    assert (body["status"], body["attempts"], body["last_error"]) == ("pending", 0, NO_MAIL)  # the reason stays
-    conflict = await api.post("root", f"/api/v1/outbox/{mail}/retry")
+    assert (body["status"], body["attempts"]) == ("pending", 0)
+    assert body["last_error"] == letter["last_error"]  # why it died stays until it is sent
+    conflict = await api.post("root", f"/api/v1/outbox/{letter['id']}/retry")
     assert conflict.status_code == 409
-    assert conflict.json()["detail"] == f"message {mail} is pending: only dead messages can be retried"
-    in_app = sent["items"][0]["id"]
-    assert (await api.post("root", f"/api/v1/outbox/{in_app}/retry")).status_code == 409
+    assert conflict.json()["detail"] == f"message {letter['id']} is pending: only dead messages can be retried"
+    assert (await api.post("root", f"/api/v1/outbox/{sent['items'][0]['id']}/retry")).status_code == 409
     missing = await api.post("root", "/api/v1/outbox/999999/retry")
     assert missing.status_code == 404 and missing.json()["detail"] == "message 999999 not found"
 
-    # the worker tries it again: still no mail server, so it is dead again after one attempt
-    again = await run_worker(api, catalog)
-    assert (again.delivery.sent, again.delivery.dead) == (0, 1)
-    [row] = [m for m in (await api.get("root", "/api/v1/outbox?status=dead")).json()["items"] if m["id"] == mail]
-    assert (row["attempts"], row["last_error"]) == (1, NO_MAIL)
+    # the next round sends it: the server takes the recipient this time
+    again = await run_worker(api, catalog, mail)
+    assert (again.delivery.sent, again.delivery.dead) == (1, 0)
+    assert [m.recipients for m in mail.received] == [["sun@example.com"]]
+    [row] = [m for m in (await api.get("root", "/api/v1/outbox?status=sent")).json()["items"]
+             if m["id"] == letter["id"]]
+    assert (row["attempts"], row["last_error"]) == (1, None) and row["sent_at"] is not None
+    assert (await api.get("root", "/api/v1/outbox?status=dead")).json()["items"] == []

@@ -76,6 +76,7 @@ class Delivery:
     """One message of the outbox: to whom, by which channel, and how its delivery went."""
 
     id: int
+    key: str  # the delivery id receivers see on every attempt (Message-ID, X-Gongdan-Delivery)
     ticket_id: int | None
     ticket_number: str | None
     channel: str
@@ -92,12 +93,11 @@ class Delivery:
     source: str
 
     def json(self, *, full: bool = True) -> dict[str, Any]:
-        """The API shape; without ``full`` the error and the rule that made it are left out (for recipients:
-        an error may name the mail server, and rule names are the admins' business)."""
+        """The API shape; without ``full`` the error, the rule that made it and the delivery id are left out
+        (for recipients: an error may name the mail server, and rules and ids are the admins' business)."""
         out = asdict(self)
         if not full:
-            out["last_error"] = None
-            out["source"] = None
+            out.update(last_error=None, source=None, key=None)
         return out
 
 
@@ -209,7 +209,7 @@ async def mark_all_read(user_id: int, now: datetime) -> int:
 def _delivery_select() -> Any:
     o = OutboxMessage
     return o.select(
-        o.id, o.ticket_id, o.ticket_id.number.as_alias("ticket_number"), o.channel,
+        o.id, o.key, o.ticket_id, o.ticket_id.number.as_alias("ticket_number"), o.channel,
         o.recipient_id.username.as_alias("recipient"), o.recipient_id.display_name.as_alias("recipient_name"),
         o.address, o.subject, o.status, o.attempts, o.created_at, o.sent_at, o.next_attempt_at, o.last_error,
         o.source,
@@ -218,7 +218,8 @@ def _delivery_select() -> Any:
 
 def _delivery(row: Mapping[str, Any]) -> Delivery:
     return Delivery(
-        id=row["id"], ticket_id=row["ticket_id"], ticket_number=row["ticket_number"], channel=row["channel"] or "",
+        id=row["id"], key=row["key"], ticket_id=row["ticket_id"], ticket_number=row["ticket_number"],
+        channel=row["channel"] or "",
         recipient=row["recipient"], recipient_name=(row["recipient_name"] or row["recipient"]) if row["recipient"]
         else None, address=row["address"], subject=row["subject"] or "", status=row["status"],
         attempts=int(row["attempts"] or 0), created_at=_time(row["created_at"]), sent_at=_time(row["sent_at"]),
