@@ -12,19 +12,21 @@ import os
 import re
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
-from functools import cache
+from functools import cache, lru_cache
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from jinja2 import Environment, FileSystemLoader, StrictUndefined
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, pass_context
+from jinja2.runtime import Context
 from markupsafe import Markup
 
 from engine.schema.model import label_text
 
 from .i18n import N_, translations
 
-__all__ = ["STATIC_DIR", "TEMPLATE_DIR", "environment", "error_text", "local_time", "render"]
+__all__ = ["STATIC_DIR", "TEMPLATE_DIR", "TZ_COOKIE", "ZONE", "environment", "error_text", "local_time", "render",
+           "viewer_zone"]
 
 HERE = Path(__file__).resolve().parent
 TEMPLATE_DIR = HERE / "templates"
@@ -40,10 +42,24 @@ def _zone() -> ZoneInfo:
 
 
 ZONE = _zone()
+# The browser's own time zone (an IANA name), set by app.js: times are shown where the viewer is.
+TZ_COOKIE = "gongdan_tz"
+_ZONE_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_+\-]*(/[A-Za-z0-9_+\-]+){0,2}$")
 
 
-def local_time(value: datetime | str | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
-    """A stored (UTC) time in the site's time zone (GONGDAN_TIMEZONE, default Asia/Shanghai)."""
+@lru_cache(maxsize=256)
+def viewer_zone(name: str | None) -> ZoneInfo:
+    """The zone a viewer's browser reported (the ``gongdan_tz`` cookie), else the site's zone."""
+    if not name or len(name) > 64 or not _ZONE_NAME.match(name):
+        return ZONE
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        return ZONE
+
+
+def local_time(value: datetime | str | None, fmt: str = "%Y-%m-%d %H:%M", zone: ZoneInfo | None = None) -> str:
+    """A stored (UTC) time in ``zone``: the viewer's, else the site's (GONGDAN_TIMEZONE, default Asia/Shanghai)."""
     if value is None or value == "":
         return ""
     if isinstance(value, str):
@@ -53,7 +69,13 @@ def local_time(value: datetime | str | None, fmt: str = "%Y-%m-%d %H:%M") -> str
             return str(value)
     if value.tzinfo is None:
         value = value.replace(tzinfo=UTC)
-    return value.astimezone(ZONE).strftime(fmt)
+    return value.astimezone(zone or ZONE).strftime(fmt)
+
+
+@pass_context
+def _localtime_filter(context: Context, value: datetime | str | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
+    zone = context.get("zone")
+    return local_time(value, fmt, zone if isinstance(zone, ZoneInfo) else None)
 
 
 def _is_overdue(due: datetime | None, now: datetime | None = None) -> bool:
@@ -114,7 +136,7 @@ def environment(lang: str) -> Environment:
     )
     env.install_gettext_translations(translations(lang), newstyle=True)  # type: ignore[attr-defined]
     env.filters["label"] = lambda value, default="": label_text(value, lang, default)
-    env.filters["localtime"] = local_time
+    env.filters["localtime"] = _localtime_filter
     env.filters["overdue"] = _is_overdue
     env.filters["due_soon"] = _due_soon
     env.filters["error_text"] = lambda message: error_text(message, translations(lang).gettext)

@@ -1,4 +1,5 @@
-"""The staff pages: sign in, my work, ticket list, new ticket, ticket detail, approvals, definitions.
+"""The staff pages: sign in, my work, ticket list, new ticket, ticket detail, approvals, notifications,
+definitions and the notification outbox for admins.
 
 Every page is generated from the Catalog and calls the same services and permission checks as
 the API (:class:`~engine.runtime.service.TicketService`, :mod:`engine.runtime.permissions`).
@@ -33,17 +34,18 @@ from markupsafe import Markup
 from engine.render import forms
 from engine.render.diagram import flow_svg
 from engine.render.i18n import COOKIE as LANG_COOKIE
-from engine.render.i18n import LANGUAGES, SORT_LABELS, negotiate, translations
-from engine.render.templates import error_text, render
+from engine.render.i18n import LANGUAGES, N_, SORT_LABELS, negotiate, translations
+from engine.render.templates import TZ_COOKIE, error_text, local_time, render, viewer_zone
 from engine.runtime.attachments import AttachmentInfo
 from engine.runtime.auth.login import verify_login
-from engine.runtime.errors import GongdanError, InvalidInput, NotFound, PermissionDenied
+from engine.runtime.errors import GongdanError, InvalidInput, NotFound, PermissionDenied, TransitionNotAllowed
 from engine.runtime.model import Actor, TicketSnapshot
+from engine.runtime.notify import inbox
 from engine.runtime.permissions import can, can_create, can_note, is_admin, scope_rules, visible_types
 from engine.runtime.service import TicketService
 from engine.runtime.storage import load_actors
 from engine.runtime.storage.inbox import awaiting_approval, count_awaiting_approval, count_upto
-from engine.runtime.storage.queries import SORTS, TicketFilter, list_tickets
+from engine.runtime.storage.queries import SLA_FILTERS, SORTS, TicketFilter, list_tickets
 from engine.schema.catalog import Catalog, CompiledType
 from engine.schema.kinds.flow import Transition
 from engine.schema.model import PRIORITIES, label_text
@@ -86,10 +88,20 @@ class Page:
     session: sessions.Session | None = None
     catalog: Catalog | None = None
     extra_headers: dict[str, str] = field(default_factory=dict)
+    unread: int = 0  # the bell's count, up to 100 (shown as 99+)
 
     @property
     def htmx(self) -> bool:
         return self.request.headers.get("hx-request") == "true"
+
+    @property
+    def zone(self) -> Any:
+        """The viewer's time zone (reported by the browser), else the site's."""
+        return viewer_zone(self.request.cookies.get(TZ_COOKIE))
+
+    def time(self, value: Any) -> str:
+        """A stored time as this viewer reads it."""
+        return local_time(value, zone=self.zone)
 
     def _(self, message: str) -> str:
         return translations(self.lang).gettext(message)
@@ -111,6 +123,8 @@ class Page:
             "state_label": self._state_label,
             "priorities": PRIORITIES,
             "nav": context.pop("nav", ""),
+            "unread": self.unread,
+            "zone": self.zone,
         }
         html = render(self.lang, template, {**base, **context})
         headers = {**SECURITY_HEADERS, "Content-Language": "zh-CN" if self.lang == "zh" else "en",
@@ -161,6 +175,8 @@ async def _page(request: Request[Any, Any, Any], state: State, *, signed_in: boo
             page.actor, page.session = actors[session.user_id], session
     if signed_in and page.actor is None:
         raise SignInRequired(_full_path(request))
+    if page.actor is not None and not page.htmx:  # fragments have no header, so no bell
+        page.unread = await inbox.unread_count(page.actor.id)
     return page
 
 
@@ -290,6 +306,8 @@ def _timeline_entry(page: Page, catalog: Catalog, ticket: TicketSnapshot, ev: Ma
         if data.get("rule"):
             details.append(_("by routing rule %(rule)s (%(strategy)s)") % {"rule": data["rule"],
                                                                            "strategy": data.get("strategy", "")})
+        if data.get("sla"):
+            details.append(_by_sla(page, catalog, ctype, data["sla"]))
     elif kind == "comment":
         text = _("added an internal note") if data.get("internal") else _("commented")
         body = data.get("body") or ""
@@ -305,8 +323,19 @@ def _timeline_entry(page: Page, catalog: Catalog, ticket: TicketSnapshot, ev: Ma
         text = _("changed the title")
         details.append(f"{_short(data.get('before'))} → {_short(data.get('after'))}")
     elif kind == "priority_changed":
+        # a person's edit records {before, after}; an SLA action {priority: {before, after}, sla: target}
+        prio: Mapping[str, Any] = data["priority"] if isinstance(data.get("priority"), dict) else data
         text = _("changed the priority")
-        details.append(f"{_(str(data.get('before')))} → {_(str(data.get('after')))}")
+        details.append(f"{_(str(prio.get('before')))} → {_(str(prio.get('after')))}")
+        if data.get("sla"):
+            details.append(_by_sla(page, catalog, ctype, data["sla"]))
+    elif kind in ("sla_warning", "sla_breached"):
+        values = {"target": _metric_label(page, data.get("metric"), data.get("target")),
+                  "time": page.time(data.get("due_at"))}
+        if kind == "sla_warning":
+            text = _("SLA warning: %(target)s is due %(time)s") % values
+        else:
+            text = _("SLA breached: %(target)s was due %(time)s") % values
     elif kind == "approval_started":
         text = _("approval requested (%(level)s)") % {"level": _level_label(page, ctype, data)}
     elif kind == "approval_decided":
@@ -319,8 +348,31 @@ def _timeline_entry(page: Page, catalog: Catalog, ticket: TicketSnapshot, ev: Ma
         text = _("approval cancelled")
     else:
         text = kind
-    return {"at": ev.get("at"), "actor": ev.get("actor") or _("system"), "text": text, "details": details,
+    return {"at": ev.get("at"), "actor": ev.get("actor") or _("System"), "text": text, "details": details,
             "body": body, "kind": kind, "internal": bool(data.get("internal"))}
+
+
+def _metric_label(page: Page, metric: Any, default: Any = "") -> str:
+    """An SLA target by what it measures, as a phrase inside a sentence."""
+    if metric == "first_response":
+        return page._("first response")
+    if metric == "resolution":
+        return page._("resolution")
+    return str(default or metric or "")
+
+
+def _target_metric(catalog: Catalog, ctype: CompiledType | None, target: str) -> str | None:
+    policy = catalog.slas.get(ctype.spec.sla) if ctype is not None and ctype.spec.sla else None
+    for t in policy.targets if policy is not None else ():
+        if t.id == target:
+            return t.metric
+    return None
+
+
+def _by_sla(page: Page, catalog: Catalog, ctype: CompiledType | None, target: Any) -> str:
+    """Why the system changed the ticket: the SLA target whose action it was."""
+    label = _metric_label(page, _target_metric(catalog, ctype, str(target)), target)
+    return page._("by the SLA rule for %(target)s") % {"target": label}
 
 
 def _level_label(page: Page, ctype: CompiledType | None, data: Mapping[str, Any]) -> str:
@@ -360,9 +412,11 @@ def _filter_from_query(page: Page, query: Mapping[str, Any]) -> tuple[TicketFilt
     units: tuple[str, ...] = catalog.org.subtree(org) if org in catalog.org.units else ()
     assignee = one("assignee")
     category = one("category")
+    sla = one("sla")
     shown = {
         "type": one("type"), "state": one("state"), "category": category, "assignee": assignee,
         "team": one("team"), "org_unit": org if units else "", "q": one("q")[:200], "sort": sort,
+        "sla": sla if sla in SLA_FILTERS else "",
     }
     filt = TicketFilter(
         type=(shown["type"],) if shown["type"] in catalog.types else (),
@@ -374,6 +428,7 @@ def _filter_from_query(page: Page, query: Mapping[str, Any]) -> tuple[TicketFilt
         org_unit=units,
         q=shown["q"] or None,
         sort=sort,  # type: ignore[arg-type]
+        sla=shown["sla"] or None,
     )
     return filt, shown
 
@@ -466,6 +521,9 @@ class WorkPages(Controller):
         await queue("assigned", page._("Assigned to me"),
                     TicketFilter(assignee=actor.username, state_category=OPEN_CATEGORIES),
                     {"assignee": "me", "category": "open_all"})
+        # Only someone with work assigned can have overdue work: an empty queue costs no second count.
+        overdue = await count_upto(rules, TicketFilter(assignee=actor.username, state_category=OPEN_CATEGORIES,
+                                                       sla="overdue")) if queues[0]["count"] else 0
         if actor.teams:
             await queue("team", page._("My teams' unassigned queue"),
                         TicketFilter(team=sorted(actor.teams), unassigned=True, state_category=OPEN_CATEGORIES),
@@ -479,7 +537,9 @@ class WorkPages(Controller):
                     {"q": "", "category": "open_all"})
         queues[-1]["link"] = "/tickets?mine=1"
         creatable = [n for n in catalog.types if can_create(catalog, actor, n)]
-        return page.render("home.html", queues=queues, creatable=creatable, nav="home")
+        overdue_link = "/tickets?" + urlencode({"assignee": "me", "category": "open_all", "sla": "overdue"})
+        return page.render("home.html", queues=queues, creatable=creatable, nav="home", overdue=overdue,
+                           overdue_link=overdue_link)
 
     @get("/tickets")
     async def ticket_list(self, request: Request[Any, Any, Any], state: State) -> Response[str]:
@@ -792,18 +852,63 @@ async def _detail(page: Page, state: State, ticket_id: int, *, notice: str = "",
     approval = ctype.flow.approvals.get(ticket.state)
     linked = {str(v) for f in ctype.spec.fields if f.type == "attachment"
               for v in (view["fields"].get(f.id) or []) if isinstance(view["fields"].get(f.id), list)}
+    staff = can_note(catalog, actor, ticket)
+    deliveries = [_delivery_view(page, catalog, d) for d in await inbox.ticket_deliveries(ticket.id)] if staff else []
     context = {
         "t": ticket, "ctype": ctype, "fields": shown, "transitions": transitions, "timeline": timeline,
         "approvals": approvals, "my_pending": my_pending, "approval": approval,
         "level_label": lambda a: _level_label(page, ctype, {"approval": a["approval_id"], "level": a["level_id"]}),
         "can_assign": can(catalog, actor, "assign", ticket), "can_comment": can(catalog, actor, "comment", ticket),
-        "can_note": can_note(catalog, actor, ticket),
+        "can_note": staff, "sla": _sla_view(page, await svc.sla_status(ticket)), "deliveries": deliveries,
         "other_files": [i for k, i in files.items() if k not in linked],
         "teams": sorted(catalog.teams), "notice": notice, "error": error, "comment": comment,
         "category": ticket.state_category or ctype.flow.category(ticket.state), "nav": "tickets",
         "diagram": _diagram(catalog, ctype.flow.name, page.lang, ticket.state),
     }
     return page.render("ticket.html", status=status, **context)
+
+
+_SLA_STATES = {"running": N_("On track"), "paused": N_("Paused"), "warning": N_("Due soon"),
+               "breached": N_("Breached"), "met": N_("Met")}
+
+
+def _sla_view(page: Page, report: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Each SLA target of the ticket as the SLA block shows it."""
+    out = []
+    for r in report:
+        metric = r.get("metric")
+        label = (page._("First response") if metric == "first_response" else page._("Resolution")
+                 if metric == "resolution" else str(r.get("target")))
+        status = str(r.get("status"))
+        late = status == "breached" and bool(r.get("met_at"))
+        out.append({**r, "label": label, "status_label": page._("Met late") if late else page._(
+            _SLA_STATES.get(status, status))})
+    return out
+
+
+_DELIVERY_STATES = {"pending": N_("Sending"), "sent": N_("Sent"), "dead": N_("Failed")}
+
+
+def _channel_label(page: Page, catalog: Catalog | None, channel: str) -> str:
+    if channel == "email":
+        return page._("E-mail")
+    if channel == "in_app":
+        return page._("In-app")
+    spec = catalog.channels.get(channel) if catalog is not None else None
+    return label_text(spec.label, page.lang, channel) if spec is not None else channel
+
+
+def _delivery_view(page: Page, catalog: Catalog | None, d: inbox.Delivery) -> dict[str, Any]:
+    """One outbox message as the ticket page and the admin page list it."""
+    if d.recipient:
+        to = d.recipient_name if d.recipient_name == d.recipient else f"{d.recipient_name} ({d.recipient})"
+    else:
+        to = d.address or page._("the group")
+    return {"id": d.id, "ticket_id": d.ticket_id, "ticket_number": d.ticket_number,
+            "channel": _channel_label(page, catalog, d.channel), "to": to, "address": d.address,
+            "status": d.status, "status_label": page._(_DELIVERY_STATES.get(d.status, d.status)),
+            "when": d.sent_at or d.created_at, "created_at": d.created_at, "attempts": d.attempts,
+            "error": d.last_error or "", "subject": d.subject, "next_attempt_at": d.next_attempt_at}
 
 
 _DIAGRAMS: dict[tuple[str, str, str, str | None], Markup] = {}
@@ -871,6 +976,104 @@ async def _admin(request: Request[Any, Any, Any], state: State) -> Page:
     return page
 
 
+class NotificationPages(Controller):
+    """The bell's list: what was sent to me in the app, newest first; reading marks it read.
+
+    Opening a notification is a link (``GET /notifications/<id>/open``) that marks it read and
+    redirects to its ticket: it opens in a new tab like any link and works without JavaScript.
+    Being a GET, another site could make a signed-in browser follow it, but all that does is mark
+    one of the person's own notifications read — nothing is shown to that site or changed otherwise.
+    Marking read without opening, and marking all read, are POST forms with the CSRF token.
+    """
+
+    @get("/notifications")
+    async def inbox_page(self, request: Request[Any, Any, Any], state: State) -> Response[str]:
+        page = await _page(request, state)
+        unread_only = request.query_params.get("unread") == "1"
+        return await _inbox(page, unread_only, request.query_params.get("cursor") or None)
+
+    @post("/notifications/read-all")
+    async def read_all(self, request: Request[Any, Any, Any], state: State) -> Response[Any]:
+        page = await _page(request, state)
+        assert page.actor is not None
+        form = await _form(request, page)
+        await inbox.mark_all_read(page.actor.id, _service(state).now())
+        unread_only = form.get("unread") == "1"
+        if page.htmx:  # the list in place, and the bell (out of band) with no count
+            page.unread = 0
+            return await _inbox(page, unread_only, None, fragment=True)
+        return _see_other("/notifications" + ("?unread=1" if unread_only else ""))
+
+    @post("/notifications/{notification_id:int}/read")
+    async def read_one(self, request: Request[Any, Any, Any], state: State,
+                       notification_id: FromPath[int]) -> Response[Any]:
+        page = await _page(request, state)
+        assert page.actor is not None
+        form = await _form(request, page)
+        item = await inbox.mark_read(page.actor.id, notification_id, _service(state).now())
+        if page.htmx:
+            page.unread = await inbox.unread_count(page.actor.id)
+            return page.render("_notification.html", n=item, unread_view=form.get("unread") == "1", item_oob=True)
+        return _see_other("/notifications" + ("?unread=1" if form.get("unread") == "1" else ""))
+
+    @get("/notifications/{notification_id:int}/open")
+    async def open_one(self, request: Request[Any, Any, Any], state: State,
+                       notification_id: FromPath[int]) -> Response[Any]:
+        page = await _page(request, state)
+        assert page.actor is not None
+        item = await inbox.mark_read(page.actor.id, notification_id, _service(state).now())
+        return _see_other(f"/tickets/{item.ticket_id}" if item.ticket_id else "/notifications")
+
+
+async def _inbox(page: Page, unread_only: bool, cursor: str | None, *, fragment: bool = False) -> Response[str]:
+    assert page.actor is not None
+    items, nxt = await inbox.list_notifications(page.actor.id, unread_only=unread_only, limit=50, cursor=cursor)
+    base = "/notifications?" + ("unread=1&" if unread_only else "")
+    context: dict[str, Any] = {"items": items, "unread_view": unread_only, "nav": "notifications",
+               "next_link": f"{base}cursor={nxt}" if nxt else "",
+               "first_link": base.rstrip("?&") if cursor else ""}
+    if fragment:
+        return page.render("_inbox.html", oob_bell=True, **context)
+    return page.render("notifications.html", **context)
+
+
+class OutboxPages(Controller):
+    """Admins: what the notification worker sent, is sending, and could not deliver (with a Retry)."""
+
+    @get("/admin/notifications")
+    async def outbox(self, request: Request[Any, Any, Any], state: State) -> Response[str]:
+        page = await _admin(request, state)
+        status = request.query_params.get("status") or "dead"
+        if status not in inbox.OUTBOX_STATUSES:
+            status = "dead"
+        cursor = request.query_params.get("cursor") or None
+        rows, nxt = await inbox.outbox_messages(status, limit=50, cursor=cursor)
+        notice = ""
+        retried = request.query_params.get("retried")
+        if retried and retried.isdigit():
+            notice = page._("Message %(id)s is queued for another attempt.") % {"id": retried}
+        elif request.query_params.get("stale"):
+            notice = page._("That message was no longer failed; the list shows what it is now.")
+        return page.render(
+            "outbox.html", rows=[_delivery_view(page, page.catalog, d) for d in rows], current=status,
+            statuses=inbox.OUTBOX_STATUSES, status_labels=_DELIVERY_STATES, notice=notice, nav="outbox",
+            next_link=f"/admin/notifications?status={status}&cursor={nxt}" if nxt else "",
+            first_link=f"/admin/notifications?status={status}" if cursor else "",
+        )
+
+    @post("/admin/notifications/{message_id:int}/retry")
+    async def retry(self, request: Request[Any, Any, Any], state: State, message_id: FromPath[int]) -> Response[Any]:
+        page = await _admin(request, state)
+        await _form(request, page)
+        try:
+            message = await inbox.retry_dead(message_id, _service(state).now())
+        except TransitionNotAllowed:  # retried meanwhile (another admin, another tab)
+            return _hx_or_redirect(page, "/admin/notifications?status=dead&stale=1")
+        if page.htmx:
+            return page.render("_outbox_row.html", m=_delivery_view(page, page.catalog, message), retried=True)
+        return _see_other(f"/admin/notifications?status=dead&retried={message_id}")
+
+
 def _role_matrix(catalog: Catalog, lang: str) -> list[dict[str, Any]]:
     """Each role's grants as rows: which types, which actions, in which scope."""
     out = []
@@ -894,7 +1097,8 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-PAGE_ROUTES: list[Any] = [AuthPages, WorkPages, NewTicketPages, TicketPages, DefinitionPages]
+PAGE_ROUTES: list[Any] = [AuthPages, WorkPages, NewTicketPages, TicketPages, NotificationPages, DefinitionPages,
+                          OutboxPages]
 for _controller in PAGE_ROUTES:
     # more specific than the app's JSON handlers, so pages answer with pages
     _controller.exception_handlers = {Exception: html_error, HTTPException: html_error, GongdanError: html_error,
