@@ -57,7 +57,6 @@ class TicketSnapshot:
     response_due_at: datetime | None = None
     resolution_due_at: datetime | None = None
     sla: Mapping[str, Any] = field(default_factory=dict)  # the SLA clocks (engine.runtime.slaclock)
-    sla_next_at: datetime | None = None
     reopen_count: int = 0
 
     def values(self) -> dict[str, Any]:

@@ -432,8 +432,10 @@ class TicketService:
                 changes = {"first_response_at": now, **sla_changes(catalog, ticket, at=now, responded=True,
                                                                    first_response_at=now,
                                                                    resolved_at=ticket.resolved_at)}
+                due = changes.pop("sla_next_at")
                 await Ticket.update({Ticket._meta.get_column_by_name(k): v for k, v in changes.items()}).where(
                     Ticket.id == ticket.id).run()
+                await storage.set_sla_due(ticket.id, due)
             comment_id: int = rows[0]["id"]
             return comment_id
 

@@ -11,7 +11,7 @@ import pytest
 from engine.runtime.auth.accounts import create_user
 from engine.runtime.model import Actor
 from engine.runtime.service import Catalogs, TicketService
-from engine.runtime.storage.tables import Ticket, TicketEvent
+from engine.runtime.storage.tables import SlaDue, Ticket, TicketEvent
 from engine.runtime.sweep import sweep
 from engine.schema import Catalog, check_definitions
 from tests.storage.conftest import Backend
@@ -72,7 +72,8 @@ async def _events(ticket_id: int, *kinds: str) -> list[dict]:
 async def _row(ticket_id: int) -> dict:
     row = await Ticket.select().where(Ticket.id == ticket_id).first().run()
     assert row is not None
-    return row
+    due = await SlaDue.select(SlaDue.next_at).where(SlaDue.ticket_id == ticket_id).first().run()
+    return {**row, "sla_next_at": due["next_at"] if due else None}
 
 
 async def test_after_sales_warns_at_18h_and_breaches_at_24h_once(db: Backend, catalog: Catalog,

@@ -438,7 +438,7 @@ def _list_snapshot(row: Sequence[Any]) -> TicketSnapshot:
         requester_id=requester_id, assignee_id=assignee_id, state_category=category,
         resolved_at=_timestamp(resolved_at), first_response_at=_timestamp(first_response_at),
         response_due_at=_timestamp(response_due_at), resolution_due_at=_timestamp(resolution_due_at),
-        sla={}, sla_next_at=None, reopen_count=0,  # SLA clocks are for the ticket page, not for lists
+        sla={}, reopen_count=0,  # SLA clocks are for the ticket page, not for lists
     )
     return snapshot
 

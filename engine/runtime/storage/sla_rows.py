@@ -60,8 +60,9 @@ class SlaUpdate:
 
 
 _CLAIM = (
-    "SELECT id, type, state, priority, team, assignee_id, org_unit, created_at, row_version, definition_version, "
-    "sla, response_due_at, resolution_due_at FROM tickets WHERE sla_next_at <= {} ORDER BY sla_next_at LIMIT {}"
+    "SELECT t.id, t.type, t.state, t.priority, t.team, t.assignee_id, t.org_unit, t.created_at, t.row_version, "
+    "t.definition_version, t.sla, t.response_due_at, t.resolution_due_at "
+    "FROM sla_due d JOIN tickets t ON t.id = d.ticket_id WHERE d.next_at <= {} ORDER BY d.next_at LIMIT {}"
 )
 
 
@@ -76,7 +77,7 @@ def _maybe_time(value: Any) -> datetime | None:
 async def claim_due(now: datetime, limit: int) -> list[DueTicket]:
     """Tickets whose next SLA instant is at or before ``now``, earliest first (in a transaction)."""
     postgres = is_postgres()
-    sql = _CLAIM + (" FOR UPDATE SKIP LOCKED" if postgres else "")
+    sql = _CLAIM + (" FOR UPDATE OF d, t SKIP LOCKED" if postgres else "")
     rows = await fetch(sql, now if postgres else sqlite_time(now), limit)
     out = []
     for r in rows:
@@ -92,15 +93,21 @@ async def claim_due(now: datetime, limit: int) -> list[DueTicket]:
     return out
 
 
+# Unchanged indexed columns are written with their old values: PostgreSQL compares values, so the
+# update stays heap-only (no index entries) unless a due time, the team or the assignee changed.
 _PG_UPDATE = (
-    "UPDATE tickets SET sla = v.sla::jsonb, sla_next_at = v.next_at, priority = v.priority, team = v.team, "
+    "UPDATE tickets SET sla = v.sla::jsonb, priority = v.priority, team = v.team, "
     "assignee_id = v.assignee_id, response_due_at = v.response_due, resolution_due_at = v.resolution_due, "
     "row_version = tickets.row_version + v.bump, "
     "updated_at = CASE WHEN v.bump = 1 THEN {} ELSE tickets.updated_at END "
-    "FROM unnest({}::integer[], {}::integer[], {}::text[], {}::timestamptz[], {}::text[], {}::text[], "
+    "FROM unnest({}::integer[], {}::integer[], {}::text[], {}::text[], {}::text[], "
     "{}::integer[], {}::timestamptz[], {}::timestamptz[], {}::integer[]) "
-    "AS v(id, rv, sla, next_at, priority, team, assignee_id, response_due, resolution_due, bump) "
+    "AS v(id, rv, sla, priority, team, assignee_id, response_due, resolution_due, bump) "
     "WHERE tickets.id = v.id AND tickets.row_version = v.rv RETURNING tickets.id"
+)
+_PG_DUE = (
+    "UPDATE sla_due SET next_at = v.next_at FROM unnest({}::integer[], {}::timestamptz[]) AS v(id, next_at) "
+    "WHERE sla_due.ticket_id = v.id"
 )
 _PG_EVENTS = (
     "INSERT INTO ticket_events (ticket_id, at, actor_id, kind, from_state, to_state, data) "
@@ -122,12 +129,19 @@ async def write_sweep(updates: Sequence[SlaUpdate], now: datetime, before: Seque
     enc = [json.dumps(dict(u.sla)) for u in updates]
     if postgres:
         cols: list[list[Any]] = [
-            [u.id for u in updates], [u.row_version for u in updates], enc, [u.sla_next_at for u in updates],
-            [u.priority for u in updates], [u.team for u in updates], [u.assignee_id for u in updates],
+            [u.id for u in updates], [u.row_version for u in updates], enc, [u.priority for u in updates],
+            [u.team for u in updates], [u.assignee_id for u in updates],
             [u.response_due_at for u in updates], [u.resolution_due_at for u in updates],
             [int(u.bump) for u in updates],
         ]
         rows = await fetch(_PG_UPDATE, now, *cols)
+        done = {int(r["id"]) for r in rows}
+        moved = [u for u in updates if u.id in done and u.sla_next_at is not None]
+        if moved:
+            await fetch(_PG_DUE, [u.id for u in moved], [u.sla_next_at for u in moved])
+        ended = [u.id for u in updates if u.id in done and u.sla_next_at is None]
+        if ended:
+            await fetch("DELETE FROM sla_due WHERE ticket_id = ANY({}::integer[])", ended)
     else:
         # one statement per ticket, by primary key: SQLite runs them in-process in microseconds,
         # where an UPDATE … FROM a VALUES list is planned as a scan of the tickets table
@@ -137,8 +151,8 @@ async def write_sweep(updates: Sequence[SlaUpdate], now: datetime, before: Seque
         for u, sla in zip(updates, enc, strict=True):
             # only the columns whose value changes: each indexed column set costs an index update
             was = seen.get(u.id)
-            sets = ["sla = {}", "sla_next_at = {}"]
-            args: list[Any] = [sla, sqlite_time(u.sla_next_at)]
+            sets = ["sla = {}"]
+            args: list[Any] = [sla]
             for column, value, old in (
                 ("priority", u.priority, was.priority if was else None),
                 ("team", u.team, was.team if was else None),
@@ -152,8 +166,15 @@ async def write_sweep(updates: Sequence[SlaUpdate], now: datetime, before: Seque
             if u.bump:
                 sets += ["row_version = row_version + 1", "updated_at = {}"]
                 args.append(at)
-            rows += await fetch(f"UPDATE tickets SET {', '.join(sets)} WHERE id = {{}} AND row_version = {{}} "
-                                "RETURNING id", *args, u.id, u.row_version)
+            one = await fetch(f"UPDATE tickets SET {', '.join(sets)} WHERE id = {{}} AND row_version = {{}} "
+                              "RETURNING id", *args, u.id, u.row_version)
+            if one:
+                if u.sla_next_at is None:
+                    await fetch("DELETE FROM sla_due WHERE ticket_id = {}", u.id)
+                else:
+                    await fetch("UPDATE sla_due SET next_at = {} WHERE ticket_id = {}", sqlite_time(u.sla_next_at),
+                                u.id)
+            rows += one
     written = {int(r["id"]) for r in rows}
     events = [(u.id, e) for u in updates if u.id in written for e in u.events]
     if not events:

@@ -39,6 +39,7 @@ __all__ = [
     "LoginFailure",
     "Notification",
     "OutboxMessage",
+    "SlaDue",
     "TeamMember",
     "Ticket",
     "TicketEvent",
@@ -136,8 +137,6 @@ class Ticket(Table, tablename="tickets"):
     resolution_due_at = Timestamptz(null=True, default=None, index=True)
     # SLA clocks per target (see engine.runtime.slaclock): pauses, met, warned, breached.
     sla = JSONB(default={})
-    # The next instant an SLA sweep must look at this ticket (a warning or a breach); NULL: none.
-    sla_next_at = Timestamptz(null=True, default=None, index=True)
     # Business seconds (the SLA calendar's; wall-clock without an SLA), pauses excluded, for reports.
     first_response_seconds = Integer(null=True, default=None)
     resolution_seconds = Integer(null=True, default=None)
@@ -212,6 +211,19 @@ class IdempotencyKey(Table, tablename="idempotency_keys"):
     created_at = Timestamptz(default=TimestamptzNow())
 
 
+class SlaDue(Table, tablename="sla_due"):
+    """The next instant an SLA sweep must look at a ticket (a warning or a breach); no row: none.
+
+    A narrow table of its own: the sweep moves these instants all the time, and an indexed column
+    on ``tickets`` would make each move rewrite every index of the ticket (on PostgreSQL an update
+    that changes an indexed column cannot be a heap-only update).
+    """
+
+    id = Serial(primary_key=True)
+    ticket_id = ForeignKey(references=Ticket, on_delete=OnDelete.cascade, null=False, unique=True)
+    next_at = Timestamptz(index=True)
+
+
 class OutboxMessage(Table, tablename="notification_outbox"):
     """The transactional outbox: written in the transaction of the event that causes it.
 
@@ -259,7 +271,7 @@ class Notification(Table, tablename="notifications"):
 
 _TABLES: tuple[type[Table], ...] = (
     User, UserRole, TeamMember, ApiToken, LoginFailure, DefinitionVersion,
-    Ticket, TicketEvent, Comment, Attachment, Approval, IdempotencyKey, OutboxMessage, Notification,
+    Ticket, TicketEvent, Comment, Attachment, Approval, IdempotencyKey, SlaDue, OutboxMessage, Notification,
 )
 
 

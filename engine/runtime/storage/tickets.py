@@ -37,6 +37,7 @@ __all__ = [
     "format_number",
     "insert_ticket",
     "open_ticket_counts",
+    "set_sla_due",
     "snapshot_from_row",
     "ticket_for_idempotency_key",
     "ticket_select",
@@ -51,7 +52,7 @@ _UPDATABLE = frozenset({
     "type", "title", "state", "state_category", "priority", "assignee_id", "team", "org_unit",
     "resolved_at", "first_response_at", "response_due_at", "resolution_due_at",
     "definition_version", "fields", "search_text",
-    "sla", "sla_next_at", "first_response_seconds", "resolution_seconds", "reopen_count",
+    "sla", "first_response_seconds", "resolution_seconds", "reopen_count",
 })
 
 
@@ -146,7 +147,7 @@ def snapshot_from_row(row: Mapping[str, Any], approvers: frozenset[str] = frozen
         state_category=row["state_category"], resolved_at=row["resolved_at"],
         first_response_at=row["first_response_at"], response_due_at=row["response_due_at"],
         resolution_due_at=row["resolution_due_at"], sla=_json_value(row.get("sla")),
-        sla_next_at=row.get("sla_next_at"), reopen_count=row.get("reopen_count") or 0,
+        reopen_count=row.get("reopen_count") or 0,
     )
 
 
@@ -236,7 +237,7 @@ async def ticket_for_idempotency_key(user_id: int, key: str) -> int | None:
 # (FTS5 trigger, trigram index) is maintained once.
 _COLUMNS = ("type", "title", "state", "state_category", "priority", "requester_id", "assignee_id", "team",
             "org_unit", "created_at", "updated_at", "response_due_at", "resolution_due_at",
-            "definition_version", "row_version", "fields", "sla", "sla_next_at")
+            "definition_version", "row_version", "fields", "sla")
 _SQLITE_INSERT = (
     f"INSERT INTO tickets (id, number, search_text, {', '.join(_COLUMNS)}) "
     f"SELECT n, printf('{NUMBER_PREFIX}-%06d', n), coalesce({{}}, printf('{NUMBER_PREFIX}-%06d', n) || {{}}), "
@@ -245,7 +246,7 @@ _SQLITE_INSERT = (
 )
 _PG_NUMBER = f"'{NUMBER_PREFIX}-' || CASE WHEN s.n < 1000000 THEN lpad(s.n::text, 6, '0') ELSE s.n::text END"
 _PG_TYPES = ("text", "text", "text", "text", "text", "integer", "integer", "text", "text", "timestamptz",
-             "timestamptz", "timestamptz", "timestamptz", "text", "integer", "jsonb", "jsonb", "timestamptz")
+             "timestamptz", "timestamptz", "timestamptz", "text", "integer", "jsonb", "jsonb")
 # Ticket and first events in one statement: one round trip, atomic without a transaction.
 _PG_INSERT = (
     "WITH s AS (SELECT nextval(pg_get_serial_sequence('tickets', 'id')) AS n), "
@@ -261,7 +262,10 @@ _PG_INSERT = (
     # the outbox rows of the events that notify: written by the same statement as the events
     "o AS (INSERT INTO notification_outbox (key, row_kind, ticket_id, event_id, status, next_attempt_at, "
     "created_at) SELECT 'event-' || e.id, 'event', t.id, e.id, 'pending', now(), now() FROM t, e "
-    "WHERE e.kind = ANY({}::text[])) "
+    "WHERE e.kind = ANY({}::text[])), "
+    # the SLA sweep's next instant for the ticket, when it has one
+    "d AS (INSERT INTO sla_due (ticket_id, next_at) SELECT t.id, {}::timestamptz FROM t "
+    "WHERE {}::timestamptz IS NOT NULL) "
     "SELECT id FROM t"
 )
 
@@ -280,23 +284,36 @@ async def _insert_row(new: NewTicket, now: datetime, events: Sequence[NewEvent])
         values: tuple[Any, ...] = (
             new.type, new.title, new.state, new.state_category, new.priority, new.requester_id,
             new.assignee_id, new.team, new.org_unit, now, now, new.response_due_at, new.resolution_due_at,
-            new.definition_version, 1, _json(dict(new.fields)), _json(dict(new.sla)), new.sla_next_at,
+            new.definition_version, 1, _json(dict(new.fields)), _json(dict(new.sla)),
         )
         rows = _event_rows(events, now)
         columns = [list(c) for c in zip(*rows, strict=True)] if rows else [[]] * 6
         notify = sorted({e.kind for e in events if e.notify})
-        inserted = await fetch(_PG_INSERT, search, suffix, *values, *columns, notify)
+        inserted = await fetch(_PG_INSERT, search, suffix, *values, *columns, notify, new.sla_next_at,
+                               new.sla_next_at)
         return int(inserted[0]["id"])
     values = (
         new.type, new.title, new.state, new.state_category, new.priority, new.requester_id,
         new.assignee_id, new.team, new.org_unit, sqlite_time(now), sqlite_time(now),
         sqlite_time(new.response_due_at), sqlite_time(new.resolution_due_at), new.definition_version, 1,
-        _json(dict(new.fields)), _json(dict(new.sla)), sqlite_time(new.sla_next_at),
+        _json(dict(new.fields)), _json(dict(new.sla)),
     )
     inserted = await fetch(_SQLITE_INSERT, search, suffix, *values)
     ticket_id = int(inserted[0]["id"])
     await append_events(ticket_id, events)
+    if new.sla_next_at is not None:
+        await set_sla_due(ticket_id, new.sla_next_at)
     return ticket_id
+
+
+async def set_sla_due(ticket_id: int, next_at: datetime | None) -> None:
+    """The ticket's next SLA instant (None: it has none), in the caller's transaction."""
+    if next_at is None:
+        await fetch("DELETE FROM sla_due WHERE ticket_id = {}", ticket_id)
+        return
+    at = next_at if is_postgres() else sqlite_time(next_at)
+    await fetch("INSERT INTO sla_due (ticket_id, next_at) VALUES ({}, {}) "
+                "ON CONFLICT (ticket_id) DO UPDATE SET next_at = excluded.next_at", ticket_id, at)
 
 
 async def insert_ticket(new: NewTicket, events: Sequence[NewEvent] = (),
@@ -338,21 +355,27 @@ async def insert_ticket(new: NewTicket, events: Sequence[NewEvent] = (),
             definition_version=new.definition_version, row_version=1, created_at=now, updated_at=now,
             requester_id=new.requester_id, assignee_id=new.assignee_id, state_category=new.state_category,
             response_due_at=new.response_due_at, resolution_due_at=new.resolution_due_at,
-            sla=dict(new.sla), sla_next_at=new.sla_next_at,
+            sla=dict(new.sla),
         )
     snapshot = await fetch_ticket(ticket_id)
     assert snapshot is not None
     return snapshot
 
 
+_KEEP: Any = object()
+
+
 async def update_ticket(ticket_id: int, row_version: int, changes: Mapping[str, Any],
                         events: Sequence[NewEvent] = ()) -> TicketSnapshot:
     """Apply ``changes`` (column → value) if the row is still at ``row_version``; add events.
 
-    Bumps ``row_version`` and ``updated_at``. Raises :class:`StaleTicket` when someone else
+    ``sla_next_at`` in ``changes`` sets the ticket's row in ``sla_due``. Bumps ``row_version`` and
+    ``updated_at``. Raises :class:`StaleTicket` when someone else
     changed the ticket first and :class:`NotFound` when it does not exist (nothing is written
     either way), ``KeyError`` for a column that is not updatable.
     """
+    changes = dict(changes)
+    due = changes.pop("sla_next_at", _KEEP)
     unknown = sorted(set(changes) - _UPDATABLE)
     if unknown:
         raise KeyError(f"not updatable: {', '.join(unknown)}")
@@ -370,6 +393,8 @@ async def update_ticket(ticket_id: int, row_version: int, changes: Mapping[str, 
             raise StaleTicket(f"ticket {ticket_id} changed meanwhile (version {row_version} → {actual})",
                               expected=row_version, actual=actual)
         await append_events(ticket_id, events)
+        if due is not _KEEP:
+            await set_sla_due(ticket_id, due)
         snapshot = await fetch_ticket(ticket_id)
     assert snapshot is not None
     return snapshot

@@ -782,26 +782,5 @@ async def forwards() -> MigrationManager:
         schema=None,
     )
 
-    manager.add_column(
-        table_class_name="Ticket",
-        tablename="tickets",
-        column_name="sla_next_at",
-        db_column_name="sla_next_at",
-        column_class_name="Timestamptz",
-        column_class=Timestamptz,
-        params={
-            "default": None,
-            "null": True,
-            "primary_key": False,
-            "unique": False,
-            "index": True,
-            "index_method": IndexMethod.btree,
-            "choices": None,
-            "db_column_name": None,
-            "secret": False,
-        },
-        schema=None,
-    )
-
     return manager
 
