@@ -43,7 +43,11 @@ def _t(value: datetime, postgres: bool) -> Any:
     return value if postgres else sqlite_time(value)
 
 
-def _due_clocks(catalog: Catalog, row: Any, now: datetime) -> tuple[dict[str, Any], datetime | None]:
+def _maybe(value: datetime | None, postgres: bool) -> Any:
+    return None if value is None else _t(value, postgres)
+
+
+def _due_clocks(catalog: Catalog, row: Any, now: datetime) -> slaclock.Columns:
     """Clocks on which exactly one threshold is due at ``now``: the first target's breach."""
     clocks = slaclock.start(catalog, row["type"], row["priority"], row["state"], now - timedelta(days=40))
     first = True
@@ -53,9 +57,8 @@ def _due_clocks(catalog: Catalog, row: Any, now: datetime) -> tuple[dict[str, An
             first = False
         else:
             clocks[target] = replace(clock, met_at=clock.started_at, pauses=())
-    cols = slaclock.columns(catalog, row["type"], row["priority"], clocks, created_at=clocks[next(iter(clocks))]
-                            .started_at)
-    return cols.sla, cols.sla_next_at
+    return slaclock.columns(catalog, row["type"], row["priority"], clocks,
+                            created_at=clocks[next(iter(clocks))].started_at)
 
 
 async def prepare(catalog: Catalog, due: int, now: datetime, seed: int) -> int:
@@ -82,9 +85,13 @@ async def prepare(catalog: Catalog, due: int, now: datetime, seed: int) -> int:
                             + ", ".join(["{}"] * len(part)) + ")", *part)
     async with storage.transaction():
         for row in rows:
-            sla, next_at = _due_clocks(catalog, row, now)
-            await fetch("UPDATE tickets SET sla = {} WHERE id = {}", json.dumps(sla), row["id"])
-            await fetch("UPDATE sla_due SET next_at = {} WHERE ticket_id = {}", _t(next_at, postgres), row["id"])
+            cols = _due_clocks(catalog, row, now)
+            assert cols.sla_next_at is not None
+            await fetch("UPDATE tickets SET sla = {}, response_due_at = {}, resolution_due_at = {} WHERE id = {}",
+                        json.dumps(cols.sla), _maybe(cols.response_due_at, postgres),
+                        _maybe(cols.resolution_due_at, postgres), row["id"])
+            await fetch("UPDATE sla_due SET next_at = {} WHERE ticket_id = {}", _t(cols.sla_next_at, postgres),
+                        row["id"])
     return len(rows)
 
 
