@@ -48,12 +48,12 @@ def redact_url(url: str) -> str:
 
 
 def url_secrets(url: str) -> list[str]:
-    """The parts of ``url`` that :func:`redact_url` hides: the whole URL, query values, tokens, user info."""
-    found = [url]
+    """The parts of ``url`` that :func:`redact_url` hides: query values, token-like path segments, user info."""
+    found: list[str] = []
     try:
         parts = urlsplit(url)
     except ValueError:
-        return found
+        return [url]
     if "@" in parts.netloc:
         found.append(parts.netloc.rsplit("@", 1)[0])
     found.extend(value for _, value in parse_qsl(parts.query, keep_blank_values=True))
