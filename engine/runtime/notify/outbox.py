@@ -300,17 +300,20 @@ class Outbox:
             return result
         catalog: Catalog = self.catalogs.current
         names = {p.id: p.display_name for p in await _people({r["recipient_id"] for r in rows if r["recipient_id"]})}
-        gate = asyncio.Semaphore(max(1, self.settings.concurrency))
+        # a fixed set of senders taking messages in turn: each has at most one request in flight
+        pending = list(reversed(rows))
+        outcomes: list[tuple[Mapping[str, Any], DeliveryError | None]] = []
 
-        async def one(row: Mapping[str, Any]) -> tuple[Mapping[str, Any], DeliveryError | None]:
-            async with gate:
+        async def sender() -> None:
+            while pending:
+                row = pending.pop()
                 try:
                     await self.deliverer.send(self._message(catalog, row, names))
-                    return row, None
+                    outcomes.append((row, None))
                 except DeliveryError as exc:
-                    return row, exc
+                    outcomes.append((row, exc))
 
-        outcomes = await asyncio.gather(*(one(r) for r in rows))
+        await asyncio.gather(*(sender() for _ in range(max(1, min(self.settings.concurrency, len(rows))))))
         await self._record(outcomes, now, result)
         return result
 
