@@ -25,14 +25,16 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, Literal
 
+import msgspec
+
 from engine.schema import Catalog
 from engine.schema.kinds.sla import Action
 
 from .sla import Pause, ResolvedTarget, consumed, due_with_pauses, targets_for
 
 __all__ = [
-    "Clock", "Columns", "Fired", "advance", "columns", "dump", "fire", "load", "raised_priority", "reassigned_team",
-    "report", "start",
+    "Clock", "Columns", "Fired", "advance", "columns", "dump", "encode", "fire", "load", "raised_priority",
+    "reassigned_team", "report", "start",
 ]
 
 Threshold = Literal["warning", "breach"]
@@ -59,47 +61,57 @@ class Clock:
         return bool(self.pauses) and self.pauses[-1][1] is None
 
 
-def _t(text: str | None) -> datetime | None:
-    return None if text is None else datetime.fromisoformat(text)
+class _StoredClock(msgspec.Struct, omit_defaults=True):
+    metric: str
+    start: datetime
+    pauses: list[tuple[datetime, datetime | None]] = []
+    met: datetime | None = None
+    warned: datetime | None = None
+    breached: datetime | None = None
+    due: datetime | None = None
 
 
-def load(raw: Mapping[str, Any] | None) -> dict[str, Clock]:
-    """The clocks stored in a ticket's ``sla`` column, by target id."""
-    out: dict[str, Clock] = {}
-    for target, c in ((raw or {}).get("targets") or {}).items():
-        out[target] = Clock(
-            target=target,
-            metric=c["metric"],
-            started_at=datetime.fromisoformat(c["start"]),
-            pauses=tuple((datetime.fromisoformat(b), _t(e)) for b, e in c.get("pauses", ())),
-            met_at=_t(c.get("met")),
-            warned_at=_t(c.get("warned")),
-            breached_at=_t(c.get("breached")),
-            due_at=_t(c.get("due")),
-        )
-    return out
+class _Stored(msgspec.Struct):
+    targets: dict[str, _StoredClock] = {}
+
+
+_decode = msgspec.json.Decoder(_Stored).decode
+_encode = msgspec.json.Encoder().encode
+
+
+def load(raw: Mapping[str, Any] | str | bytes | None) -> dict[str, Clock]:
+    """The clocks stored in a ticket's ``sla`` column (its JSON text, or the decoded value), by target id."""
+    if not raw:
+        return {}
+    stored = _decode(raw) if isinstance(raw, str | bytes) else msgspec.convert(raw, _Stored, strict=False)
+    return {
+        target: Clock(target=target, metric=c.metric, started_at=c.start, pauses=tuple(c.pauses), met_at=c.met,
+                      warned_at=c.warned, breached_at=c.breached, due_at=c.due)
+        for target, c in stored.targets.items()
+    }
+
+
+def _stored(clocks: Mapping[str, Clock]) -> _Stored:
+    return _Stored(targets={
+        c.target: _StoredClock(metric=c.metric, start=c.started_at, pauses=list(c.pauses), met=c.met_at,
+                               warned=c.warned_at, breached=c.breached_at, due=c.due_at)
+        for c in clocks.values()
+    })
+
+
+def dump(clocks: Mapping[str, Clock]) -> dict[str, Any]:
+    """The ticket's ``sla`` column as a JSON-ready value."""
+    value: dict[str, Any] = msgspec.to_builtins(_stored(clocks))
+    return value
+
+
+def encode(clocks: Mapping[str, Clock]) -> str:
+    """The ticket's ``sla`` column as JSON text."""
+    return _encode(_stored(clocks)).decode()
 
 
 def _iso(t: datetime | None) -> str | None:
     return None if t is None else t.isoformat()
-
-
-def dump(clocks: Mapping[str, Clock]) -> dict[str, Any]:
-    """JSON for the ticket's ``sla`` column."""
-    return {
-        "targets": {
-            c.target: {
-                "metric": c.metric,
-                "start": c.started_at.isoformat(),
-                "pauses": [[b.isoformat(), _iso(e)] for b, e in c.pauses],
-                "met": _iso(c.met_at),
-                "warned": _iso(c.warned_at),
-                "breached": _iso(c.breached_at),
-                "due": _iso(c.due_at),
-            }
-            for c in clocks.values()
-        }
-    }
 
 
 def start(catalog: Catalog, type_name: str, priority: str, state: str, at: datetime) -> dict[str, Clock]:
@@ -150,12 +162,20 @@ def advance(
 class Columns:
     """What the ticket row keeps for lists, filters, the sweep and reports."""
 
-    sla: dict[str, Any]
+    clocks: Mapping[str, Clock]
     sla_next_at: datetime | None
     response_due_at: datetime | None
     resolution_due_at: datetime | None
     first_response_seconds: int | None
     resolution_seconds: int | None
+
+    @property
+    def sla(self) -> dict[str, Any]:
+        return dump(self.clocks)
+
+    @property
+    def sla_json(self) -> str:
+        return encode(self.clocks)
 
     def as_changes(self) -> dict[str, Any]:
         return {
@@ -223,7 +243,7 @@ def columns(
         if resolved_at is not None:
             seconds["resolution"] = int((resolved_at - created_at).total_seconds())
     return Columns(
-        sla=dump(clocks),
+        clocks=clocks,
         sla_next_at=_earliest(upcoming),
         response_due_at=_earliest(due["first_response"]),
         resolution_due_at=_earliest(due["resolution"]),

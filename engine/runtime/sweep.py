@@ -26,7 +26,7 @@ from .storage.tables import User
 
 __all__ = ["SweepResult", "VersionedCatalogs", "sweep"]
 
-_BATCH = 500
+_BATCH = 2000
 _MAX_BATCHES = 1000  # a sweep is bounded; whatever is left waits for the next one
 
 
@@ -82,7 +82,7 @@ def _decide(catalog: Catalog, t: DueTicket, now: datetime) -> tuple[SlaUpdate, i
                             timing=timing if same else None)
     bump = (priority, team, assignee_id) != (t.priority, t.team, t.assignee_id)
     update = SlaUpdate(
-        id=t.id, row_version=t.row_version, sla=cols.sla, sla_next_at=cols.sla_next_at, priority=priority,
+        id=t.id, row_version=t.row_version, sla=cols.sla_json, sla_next_at=cols.sla_next_at, priority=priority,
         team=team, assignee_id=assignee_id, response_due_at=cols.response_due_at,
         resolution_due_at=cols.resolution_due_at, bump=bump, events=tuple(events),
     )

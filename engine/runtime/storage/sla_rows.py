@@ -17,7 +17,7 @@ from datetime import datetime
 from typing import Any
 
 from .database import is_postgres
-from .sql import fetch, sqlite_time
+from .sql import execute_many, fetch, sqlite_time
 from .tickets import NewEvent, add_outbox_events
 
 __all__ = ["DueTicket", "SlaUpdate", "claim_due", "write_sweep"]
@@ -37,7 +37,7 @@ class DueTicket:
     created_at: datetime
     row_version: int
     definition_version: str
-    sla: Mapping[str, Any]
+    sla: str | Mapping[str, Any]  # the column's JSON text (PostgreSQL and SQLite both give text)
     response_due_at: datetime | None = None
     resolution_due_at: datetime | None = None
 
@@ -48,7 +48,7 @@ class SlaUpdate:
 
     id: int
     row_version: int
-    sla: Mapping[str, Any]
+    sla: str  # JSON
     sla_next_at: datetime | None
     priority: str
     team: str | None
@@ -70,6 +70,45 @@ def _time(value: Any) -> datetime:
     return value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
 
 
+_CHANGEABLE = ("priority", "team", "assignee_id", "response_due_at", "resolution_due_at")
+
+
+async def _sqlite_write(updates: Sequence[SlaUpdate], enc: Sequence[str], before: Sequence[DueTicket],
+                        at: str | None) -> list[Mapping[str, Any]]:
+    """SQLite: one UPDATE per ticket by primary key, setting only the columns whose value changes
+    (each indexed column set costs an index update), run as few prepared statements as there are
+    shapes of change; an UPDATE … FROM a VALUES list would be planned as a scan of ``tickets``.
+
+    The sweep's transaction holds SQLite's write lock from the claim on, so every ticket is still at
+    the version read; the row-version guard stays as a check.
+    """
+    seen = {t.id: t for t in before}
+    groups: dict[tuple[tuple[str, ...], bool], list[tuple[Any, ...]]] = {}
+    for u, sla in zip(updates, enc, strict=True):
+        was = seen.get(u.id)
+        changed = tuple(c for c in _CHANGEABLE if was is None or getattr(u, c) != getattr(was, c))
+        values = [sqlite_time(v) if isinstance(v := getattr(u, c), datetime) else v for c in changed]
+        groups.setdefault((changed, u.bump), []).append(
+            (sla, *values, *((at,) if u.bump else ()), u.id, u.row_version))
+    expected = 0
+    changed_rows = 0
+    for (changed, bump), params in groups.items():
+        sets = ["sla = {}", *(f"{c} = {{}}" for c in changed)]
+        if bump:
+            sets += ["row_version = row_version + 1", "updated_at = {}"]
+        changed_rows += await execute_many(
+            f"UPDATE tickets SET {', '.join(sets)} WHERE id = {{}} AND row_version = {{}}", params)
+        expected += len(params)
+    if changed_rows != expected:  # cannot happen under the write lock: undo the batch rather than guess
+        raise RuntimeError(f"SLA sweep: {expected - changed_rows} tickets changed under the write lock")
+    written = list(updates)
+    await execute_many("DELETE FROM sla_due WHERE ticket_id = {}",
+                       [(u.id,) for u in written if u.sla_next_at is None])
+    await execute_many("UPDATE sla_due SET next_at = {} WHERE ticket_id = {}",
+                       [(sqlite_time(u.sla_next_at), u.id) for u in written if u.sla_next_at is not None])
+    return [{"id": u.id} for u in written]
+
+
 def _maybe_time(value: Any) -> datetime | None:
     return None if value is None else _time(value)
 
@@ -82,8 +121,6 @@ async def claim_due(now: datetime, limit: int) -> list[DueTicket]:
     out = []
     for r in rows:
         sla = r["sla"]
-        if isinstance(sla, str):
-            sla = json.loads(sla) if sla else {}
         out.append(DueTicket(
             id=r["id"], type=r["type"], state=r["state"], priority=r["priority"], team=r["team"],
             assignee_id=r["assignee_id"], org_unit=r["org_unit"], created_at=_time(r["created_at"]),
@@ -126,7 +163,7 @@ async def write_sweep(updates: Sequence[SlaUpdate], now: datetime, before: Seque
     if not updates:
         return set()
     postgres = is_postgres()
-    enc = [json.dumps(dict(u.sla)) for u in updates]
+    enc = [u.sla for u in updates]
     if postgres:
         cols: list[list[Any]] = [
             [u.id for u in updates], [u.row_version for u in updates], enc, [u.priority for u in updates],
@@ -143,38 +180,7 @@ async def write_sweep(updates: Sequence[SlaUpdate], now: datetime, before: Seque
         if ended:
             await fetch("DELETE FROM sla_due WHERE ticket_id = ANY({}::integer[])", ended)
     else:
-        # one statement per ticket, by primary key: SQLite runs them in-process in microseconds,
-        # where an UPDATE … FROM a VALUES list is planned as a scan of the tickets table
-        rows = []
-        at = sqlite_time(now)
-        seen = {t.id: t for t in before}
-        for u, sla in zip(updates, enc, strict=True):
-            # only the columns whose value changes: each indexed column set costs an index update
-            was = seen.get(u.id)
-            sets = ["sla = {}"]
-            args: list[Any] = [sla]
-            for column, value, old in (
-                ("priority", u.priority, was.priority if was else None),
-                ("team", u.team, was.team if was else None),
-                ("assignee_id", u.assignee_id, was.assignee_id if was else None),
-                ("response_due_at", u.response_due_at, was.response_due_at if was else None),
-                ("resolution_due_at", u.resolution_due_at, was.resolution_due_at if was else None),
-            ):
-                if was is None or value != old:
-                    sets.append(f"{column} = {{}}")
-                    args.append(sqlite_time(value) if isinstance(value, datetime) else value)
-            if u.bump:
-                sets += ["row_version = row_version + 1", "updated_at = {}"]
-                args.append(at)
-            one = await fetch(f"UPDATE tickets SET {', '.join(sets)} WHERE id = {{}} AND row_version = {{}} "
-                              "RETURNING id", *args, u.id, u.row_version)
-            if one:
-                if u.sla_next_at is None:
-                    await fetch("DELETE FROM sla_due WHERE ticket_id = {}", u.id)
-                else:
-                    await fetch("UPDATE sla_due SET next_at = {} WHERE ticket_id = {}", sqlite_time(u.sla_next_at),
-                                u.id)
-            rows += one
+        rows = await _sqlite_write(updates, enc, before, sqlite_time(now))
     written = {int(r["id"]) for r in rows}
     events = [(u.id, e) for u in updates if u.id in written for e in u.events]
     if not events:
@@ -183,7 +189,7 @@ async def write_sweep(updates: Sequence[SlaUpdate], now: datetime, before: Seque
         inserted = await fetch(_PG_EVENTS, [t for t, _ in events], [e.at or now for _, e in events],
                                [e.kind for _, e in events], [json.dumps(dict(e.data)) for _, e in events])
     else:
-        args = []
+        args: list[Any] = []
         for ticket_id, e in events:
             args.extend((ticket_id, sqlite_time(e.at or now), e.kind, json.dumps(dict(e.data))))
         values = ", ".join(["({}, {}, NULL, {}, NULL, NULL, {})"] * len(events))

@@ -19,7 +19,7 @@ from piccolo.engine.sqlite import SQLiteEngine
 from .database import current_engine
 from .sqlite_pool import PooledSQLiteEngine
 
-__all__ = ["compile_sql", "fetch", "fetch_rows", "sqlite_time"]
+__all__ = ["compile_sql", "execute_many", "fetch", "fetch_rows", "sqlite_time"]
 
 _COMPILED: dict[tuple[str, bool], str] = {}
 
@@ -75,6 +75,18 @@ async def fetch_rows(sql: str, *args: Any) -> Sequence[Sequence[Any]]:
     if isinstance(engine, PostgresEngine):
         return rows  # type: ignore[return-value]
     return [tuple(r.values()) for r in rows]
+
+
+async def execute_many(sql: str, rows: Sequence[Sequence[Any]]) -> int:
+    """One write statement (``{}`` placeholders) per parameter row in the current transaction; the
+    rows it changed in all. The server's SQLite engine runs them as one prepared statement."""
+    engine = current_engine()
+    if isinstance(engine, PooledSQLiteEngine) and engine.current_transaction.get() is not None:
+        return engine.execute_many(compile_sql(sql, False), rows)
+    changed = 0
+    for params in rows:
+        changed += len(await fetch(f"{sql} RETURNING 1", *params))
+    return changed
 
 
 def sqlite_time(value: datetime | None) -> str | None:

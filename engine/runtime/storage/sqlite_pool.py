@@ -292,6 +292,14 @@ class PooledSQLiteEngine(SQLiteEngine):
         finally:
             self._release(conn)
 
+    def execute_many(self, sql: str, rows: Sequence[Sequence[Any]]) -> int:
+        """One statement for each parameter row, inside the current transaction; rows changed in all."""
+        current = self.current_transaction.get()
+        if current is None:
+            raise RuntimeError("execute_many runs inside a transaction only")
+        raw: sqlite3.Connection = current.connection.sync.raw
+        return raw.executemany(sql, rows).rowcount
+
     async def fetch_plain(self, sql: str, parameters: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         """Rows as tuples of SQLite's own values (no type conversion), for hot reads outside a transaction.
 
