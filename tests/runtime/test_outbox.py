@@ -287,3 +287,22 @@ async def test_channels_without_configuration_send_nothing_and_are_named_at_star
     assert "e-mail is not configured (GONGDAN_SMTP_HOST): e-mail notifications are not sent" in warnings
     assert ("channel 'after_sales_wecom' has no URL (GONGDAN_CHANNEL_AFTER_SALES_WECOM_URL): its messages are "
             "not sent") in warnings
+
+
+async def test_two_workers_deliver_each_message_once(db: Backend, catalog: Catalog, smtp: Any, hook: Any) -> None:
+    people = await _people()
+    catalogs = Catalogs(catalog)
+    service = TicketService(catalogs, clock=lambda: T0)
+    for i in range(6):
+        await service.create(people["customer"], "after_sales", f"问题 {i}", AFTER_SALES)
+    one, two = Worker(catalogs, _settings(smtp, hook)), Worker(catalogs, _settings(smtp, hook))
+    try:
+        assert await one.outbox.expand(T0) + await two.outbox.expand(T0) == 12
+        results = await asyncio.gather(one.outbox.deliver(T0, limit=4), two.outbox.deliver(T0, limit=4),
+                                       one.outbox.deliver(T0, limit=4), two.outbox.deliver(T0, limit=4))
+    finally:
+        await one.aclose()
+        await two.aclose()
+    assert sum(r.sent for r in results) == 12  # six mails to the customer, six to the agent
+    assert len(smtp.received) == 12 and not smtp.duplicates
+    assert {r["status"] for r in await _outbox(channel="email")} == {"sent"}

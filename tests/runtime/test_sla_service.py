@@ -228,3 +228,17 @@ async def test_office_hours_clock_over_nights_weekends_and_holidays(
     clock.at = due
     status = await service.sla_status(await service.get(employee, ticket.id))
     assert [(s["target"], s["status"]) for s in status] == [("first_answer", "breached"), ("fix", "running")]
+
+
+async def test_two_sweeps_at_once_fire_each_threshold_once(db: Backend, catalog: Catalog, clock: Clock) -> None:
+    import asyncio
+
+    people = await _people()
+    service = TicketService(Catalogs(catalog), clock=clock)
+    made = [(await service.create(people["customer"], "after_sales", f"问题 {i}", AFTER_SALES))[0] for i in range(12)]
+    at = T0 + timedelta(hours=24)  # every ticket's warning and breach are due
+    first, second = await asyncio.gather(sweep(Catalogs(catalog), at, batch=5), sweep(Catalogs(catalog), at, batch=5))
+    assert first.warnings + second.warnings == 12 and first.breaches + second.breaches == 12
+    for ticket in made:
+        fired = await _events(ticket.id, "sla_warning", "sla_breached")
+        assert [e["kind"] for e in fired] == ["sla_warning", "sla_breached"]
