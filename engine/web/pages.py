@@ -868,7 +868,7 @@ async def _detail(page: Page, state: State, ticket_id: int, *, notice: str = "",
     return page.render("ticket.html", status=status, **context)
 
 
-_SLA_STATES = {"running": N_("On track"), "paused": N_("Paused"), "warning": N_("Due soon"),
+_SLA_STATES = {"running": N_("On track"), "paused": N_("Paused"), "warning": N_("At risk"),
                "breached": N_("Breached"), "met": N_("Met")}
 
 
