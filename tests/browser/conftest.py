@@ -3,6 +3,11 @@
 The server is started the way a newcomer starts it — `gongdan demo`, then `gongdan serve` on
 127.0.0.1 — in a fresh data folder, once per test session; each test gets a fresh browser context
 (no cookies), so it signs in as whom it needs.
+
+The server runs without its background worker (``GONGDAN_WORKER=0``): notifications would otherwise
+appear whenever its next round happens to run. A test that needs them runs one round itself with
+``gongdan worker --once`` on the same data folder (:func:`run_worker_once`), so what the pages show
+is settled before the browser looks.
 """
 
 from __future__ import annotations
@@ -46,12 +51,30 @@ def png_file(path: Path, width: int = 8, height: int = 8) -> Path:
     return path
 
 
+GONGDAN = [sys.executable, "-m", "engine.cli"]
+
+
 @pytest.fixture(scope="session")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def server_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """The environment of the session's server: its own data folder, no background worker."""
     data = tmp_path_factory.mktemp("gongdan-browser")
-    env = {**os.environ, "GONGDAN_DATA_DIR": str(data), "GONGDAN_SECRET_KEY": "browser-tests"}
+    env = {**os.environ, "GONGDAN_DATA_DIR": str(data), "GONGDAN_SECRET_KEY": "browser-tests", "GONGDAN_WORKER": "0"}
     env.pop("DATABASE_URL", None)
-    gongdan = [sys.executable, "-m", "engine.cli"]
+    return env
+
+
+def run_worker_once(env: dict[str, str]) -> str:
+    """One round of the worker (SLA sweep, notifications) on the server's database; what it printed."""
+    done = subprocess.run([*GONGDAN, "worker", "--once", "--definitions", str(ROOT / "definitions")], env=env,
+                          check=True, cwd=ROOT, capture_output=True, text=True, timeout=120)
+    return done.stdout
+
+
+@pytest.fixture(scope="session")
+def server(server_env: dict[str, str]) -> Iterator[str]:
+    env = server_env
+    data = Path(env["GONGDAN_DATA_DIR"])
+    gongdan = GONGDAN
     subprocess.run([*gongdan, "demo", "--definitions", str(ROOT / "definitions")], env=env, check=True,
                    cwd=ROOT, capture_output=True, timeout=120)
     port = _free_port()

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
-from tests.browser.conftest import PASSWORD
+from tests.browser.conftest import PASSWORD, run_worker_once
 
 DESKTOP = {"width": 1280, "height": 900}
 PHONE = {"width": 375, "height": 812}
@@ -249,6 +249,55 @@ def test_list_filters_update_in_place_and_stay_in_the_url(page: Page, server: st
         assert set(kinds.all_inner_texts()) == {"Equipment repair"}
     page.reload()  # the filter survives a reload: it lives in the URL
     expect(page.locator("#f-type")).to_have_value("equipment_repair")
+
+
+def bell_count(page: Page, server: str) -> int:
+    """The signed-in person's unread count as the API reports it (the browser's session cookie)."""
+    body = page.request.get(server + "/api/v1/notifications/unread-count").json()
+    return int(body["unread"])
+
+
+def test_the_bell_leads_to_the_ticket_and_mark_all_read_clears_it(page: Page, server: str, photo: Path,
+                                                                  server_env: dict[str, str],
+                                                                  viewport: dict[str, int]) -> None:
+    title = f"铣床主轴异响 {viewport['width']}"
+    sign_in(page, server, "worker")
+    url = raise_ticket(page, server, "Equipment repair", title, photo)
+    csrf = page.request.get(server + "/api/v1/session").json()["csrf_token"]
+    second = page.request.post(server + "/api/v1/tickets", headers={"X-CSRF-Token": csrf}, data={
+        "type": "equipment_repair", "title": f"传送带跑偏 {viewport['width']}",
+        "fields": {"device_no": "CV-0031", "device_type": "conveyor", "area": "workshop_a"}})
+    assert second.status == 201, second.text()
+    sign_out(page)
+    run_worker_once(server_env)  # the new faults reach the mechanical team's in-app notifications
+
+    sign_in(page, server, "tech")
+    unread = bell_count(page, server)
+    assert unread >= 2
+    bell = page.locator("#bell")
+    expect(bell.locator(".bell-count")).to_have_text("99+" if unread > 99 else str(unread))
+    expect(bell).to_have_attribute("aria-label", f"Notifications: {'99+' if unread > 99 else unread} unread")
+    bell.click()
+    expect(page.locator("h1")).to_have_text("Notifications")
+    item = page.locator("li.note.unread", has_text=title)
+    expect(item).to_have_count(1)
+    fits_the_screen(page)
+    item.locator("a.note-link").click()  # opening it marks it read
+    expect(page.locator("h1")).to_contain_text(title)
+    assert page.url == url
+    expect(page.locator("#bell .bell-count")).to_have_text(str(unread - 1) if unread <= 100 else "99+")
+    assert bell_count(page, server) == unread - 1
+
+    page.locator("#bell").click()
+    expect(page.locator("li.note", has_text=title)).not_to_have_class(re.compile("unread"))
+    page.click("text=Mark all read")  # in place with htmx; the bell updates with it
+    expect(page.locator("li.note.unread")).to_have_count(0)
+    expect(page.locator("#bell .bell-count")).to_have_count(0)
+    expect(page.locator("#bell")).to_have_attribute("aria-label", "Notifications")
+    page.reload()
+    expect(page.locator("#bell .bell-count")).to_have_count(0)
+    expect(page.locator("text=Mark all read")).to_have_count(0)
+    assert bell_count(page, server) == 0
 
 
 def test_chinese_ui(browser: Browser, server: str) -> None:
