@@ -8,6 +8,7 @@ from collections.abc import Iterable
 from ..conditions import Cond, FieldFacts, implies, make_checker, parse_condition
 from ..diagnostics import Diagnostic, did_you_mean
 from ..model import Party
+from ..source import Path_
 from .base import Context, KindInfo, Loaded, document_type
 from .flow import CLOSING, Assignment, FlowSpec, Transition
 from .org import walk_units
@@ -35,6 +36,29 @@ class _World:
         self.has_org_managers = any(lv.manager_role for lv in self.levels.values())
 
 
+def check_org(ctx: Context, d: Loaded, at: Path_, org: str | None, role: str | None, w: _World, what: str) -> None:
+    """The ``org`` narrowing of a party or recipient: a known word or level, and only with a role."""
+    if org is not None and org not in _ORG_WORDS and org not in w.levels:
+        ctx.report(
+            d.diag(
+                "E308",
+                (*at, "org"),
+                f"{what} narrows by unknown org level '{org}'",
+                did_you_mean(org, [*_ORG_WORDS, *w.levels])
+                or f"use ticket, nearest, any or a level id: {', '.join(w.levels) or 'none declared'}",
+            )
+        )
+    if org is not None and role is None:
+        ctx.report(
+            d.diag(
+                "E309",
+                (*at, "org"),
+                f"{what} narrows by org but names no role",
+                "org picks role holders in the org tree: add role: ...",
+            )
+        )
+
+
 def _check_party(ctx: Context, d: Loaded, at: tuple[str | int, ...], party: Party, w: _World, what: str) -> None:
     if party.role is not None and party.role not in w.roles:
         ctx.report(
@@ -48,25 +72,7 @@ def _check_party(ctx: Context, d: Loaded, at: tuple[str | int, ...], party: Part
                 "E307", (*at, "team"), f"{what} names unknown team '{party.team}'", did_you_mean(party.team, w.teams)
             )
         )
-    if party.org is not None and party.org not in _ORG_WORDS and party.org not in w.levels:
-        ctx.report(
-            d.diag(
-                "E308",
-                (*at, "org"),
-                f"{what} narrows by unknown org level '{party.org}'",
-                did_you_mean(party.org, [*_ORG_WORDS, *w.levels])
-                or f"use ticket, nearest, any or a level id: {', '.join(w.levels) or 'none declared'}",
-            )
-        )
-    if party.org is not None and party.role is None:
-        ctx.report(
-            d.diag(
-                "E309",
-                (*at, "org"),
-                f"{what} narrows by org but names no role",
-                "org picks role holders in the org tree: add role: ...",
-            )
-        )
+    check_org(ctx, d, at, party.org, party.role, w, what)
     if not (party.role or party.team or party.user or party.relation):
         ctx.report(d.diag("E309", at, f"{what} names nobody", "name a role, team, user or relation"))
     if party.relation == "org_manager" and not w.has_org_managers:

@@ -11,7 +11,7 @@ from ..message_templates import check_template
 from ..model import LocalizedText
 from .base import Context, KindInfo, Loaded, document_type
 from .channel import PERSONAL_CHANNELS, check_channel_names
-from .flow_checks import _ORG_WORDS, _World
+from .flow_checks import _World, check_org
 from .notification import EVENTS, RECIPIENT_RELATIONS, STATE_EVENTS, NotificationSpec, Recipient, Rule
 from .ticket_type import field_facts, report_problems
 
@@ -148,25 +148,7 @@ def _check_recipient(ctx: Context, d: Loaded, at: Path, rule: Rule, r: Recipient
         ctx.report(
             d.diag("E307", (*at, "team"), f"{what} names unknown team '{r.team}'", did_you_mean(r.team, w.teams))
         )
-    if r.org is not None and r.org not in _ORG_WORDS and r.org not in w.levels:
-        ctx.report(
-            d.diag(
-                "E308",
-                (*at, "org"),
-                f"{what} narrows by unknown org level '{r.org}'",
-                did_you_mean(r.org, [*_ORG_WORDS, *w.levels])
-                or f"use ticket, nearest, any or a level id: {', '.join(w.levels) or 'none declared'}",
-            )
-        )
-    if r.org is not None and r.role is None:
-        ctx.report(
-            d.diag(
-                "E309",
-                (*at, "org"),
-                f"{what} narrows by org but names no role",
-                "org picks role holders in the org tree: add role: ...",
-            )
-        )
+    check_org(ctx, d, at, r.org, r.role, w, what)
     if r.relation is not None:
         if r.relation not in RECIPIENT_RELATIONS:
             ctx.report(
