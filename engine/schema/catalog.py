@@ -13,6 +13,7 @@ from .conditions import Cond, evaluate
 from .formschema import FieldError, human_errors, type_schema
 from .kinds.flow import CLOSING, Approval, FlowSpec, RoutingRule, State, Transition
 from .kinds.org import Level, OrgUnit, Team
+from .kinds.report import CompiledReport
 from .kinds.role import RoleSpec
 from .kinds.sla import CalendarSpec, SlaSpec
 from .kinds.ticket_type import Field, TicketTypeSpec
@@ -169,6 +170,7 @@ class Catalog:
     slas: Mapping[str, SlaSpec]
     documents: tuple[DocumentInfo, ...]
     snapshot: bytes = field(repr=False)  # canonical JSON of every definition, for storing a version
+    reports: Mapping[str, CompiledReport] = field(default_factory=lambda: MappingProxyType({}))
 
     def type(self, name: str) -> CompiledType:
         return self.types[name]
@@ -182,6 +184,7 @@ class Catalog:
             "org units": len(self.org.units),
             "SLA policies": len(self.slas),
             "calendars": len(self.calendars),
+            "reports": len(self.reports),
         }
 
 

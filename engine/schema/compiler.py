@@ -14,6 +14,7 @@ from .conditions import Cond, parse_condition
 from .diagnostics import Diagnostic, has_errors
 from .kinds import KINDS, Context, Loaded
 from .kinds.org import walk_units
+from .kinds.report import compile_reports
 from .loader import load_definitions
 
 __all__ = ["CheckResult", "catalog_from_snapshot", "check_definitions", "compile_loaded"]
@@ -117,6 +118,7 @@ def compile_loaded(loaded: list[Loaded]) -> Catalog:
             for d in sorted(loaded, key=lambda x: (x.source.file, x.kind))
         ),
         snapshot=snapshot,
+        reports=frozen_map(compile_reports(Context(loaded))),
     )
 
 

@@ -102,6 +102,13 @@ CODES: dict[str, str] = {
     "E604": "invalid working hours",
     "E605": "warning threshold out of range",
     "E606": "invalid date",
+    # reports
+    "E701": "report names an unknown ticket type",
+    "E702": "invalid report dimension",
+    "E703": "unknown report measure",
+    "E704": "measure needs an SLA target the ticket types do not have",
+    "E705": "invalid report time range",
+    "E706": "chart does not fit the report",
 }
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from .base import API_VERSION, Context, KindInfo, Loaded
 from .flow_checks import KIND as FLOW
 from .org import ORG_KIND, TEAMS_KIND
+from .report import KIND as REPORT
 from .role import KIND as ROLE
 from .sla import CALENDAR_KIND, SLA_KIND
 from .ticket_type import KIND as TICKET_TYPE
@@ -13,5 +14,5 @@ __all__ = ["API_VERSION", "KINDS", "Context", "KindInfo", "Loaded"]
 
 # Checks run in this order; each sees every definition regardless.
 KINDS: dict[str, KindInfo] = {
-    k.name: k for k in (ORG_KIND, TEAMS_KIND, ROLE, TICKET_TYPE, FLOW, CALENDAR_KIND, SLA_KIND)
+    k.name: k for k in (ORG_KIND, TEAMS_KIND, ROLE, TICKET_TYPE, FLOW, CALENDAR_KIND, SLA_KIND, REPORT)
 }
