@@ -44,11 +44,11 @@ __all__ = [
 ]
 
 MEASURE_LABELS: dict[str, str] = {
-    "created": N_("Created"),
-    "resolved": N_("Resolved"),
+    "created": N_("Tickets created"),
+    "resolved": N_("Tickets resolved"),
     "backlog": N_("Open backlog"),
     "resolution_rate": N_("Resolution rate"),
-    "overdue": N_("Overdue"),
+    "overdue": N_("Overdue tickets"),
     "overdue_rate": N_("Overdue rate"),
     "sla_compliance": N_("SLA compliance"),
     "response_overdue_rate": N_("First response overdue rate"),
@@ -59,7 +59,7 @@ MEASURE_LABELS: dict[str, str] = {
     "mean_resolution": N_("Mean time to resolution"),
     "median_resolution": N_("Median time to resolution"),
     "p90_resolution": N_("90th percentile time to resolution"),
-    "reopens": N_("Reopened"),
+    "reopens": N_("Reopens"),
 }
 DIMENSION_LABELS: dict[str, str] = {
     "type": N_("Ticket type"),

@@ -1,19 +1,20 @@
-"""A report's figures, aggregated in SQL on either engine: one grouped query, plus one per percentile column.
+"""A report's figures, aggregated in SQL on either engine: one grouped statement per report.
 
-The plan (:class:`~engine.runtime.reports.ReportPlan`) becomes SQL here. No ticket row leaves the
-database: the aggregate query returns one row of integer sums per group, and each percentile
-query one row of values per group. The reader's scope is the same ``WHERE`` clause as every list
-(:func:`~engine.runtime.storage.queries.scope_sql`), the report's condition goes through
-:func:`~engine.runtime.storage.conditions.condition_sql`.
+The plan (:class:`~engine.runtime.reports.ReportPlan`) becomes one SQL statement here. No ticket
+row leaves the database: the statement returns one row per group, with integer sums and the
+percentile values, and reads the report's tickets once. The reader's scope is the same ``WHERE``
+clause as every list (:func:`~engine.runtime.storage.queries.scope_sql`), the report's condition
+goes through :func:`~engine.runtime.storage.conditions.condition_sql`.
 
-Both engines run the same statements apart from how a value is read from the JSON column and
+Both engines run the same statement apart from how a value is read from the JSON column and
 how a time is passed (SQLite compares the UTC text Piccolo stores; the text order is the time
 order). Org roll-ups and time buckets are computed in Python from the definitions and the time
 zone and pushed into SQL: a roll-up as ``CASE org_unit WHEN … THEN ancestor``, a time bucket as
 a binary search over the buckets' start instants in nested ``CASE`` expressions — so a local
 day is the same set of tickets on both engines, DST included, without time-zone tables in SQLite.
 Percentiles are nearest-rank on both (``row_number`` against ``(P * n + 99) / 100`` in integer
-arithmetic), never PostgreSQL's ``percentile_cont``, so both give the same value.
+arithmetic) rather than PostgreSQL's ``percentile_cont``/``percentile_disc``, which interpolate or
+round ``P * n`` in floating point, so both engines give the same value.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ from .database import is_postgres
 from .queries import scope_sql
 from .sql import fetch_rows, sqlite_time
 
-__all__ = ["SUMS", "aggregate_sql", "people_of", "percentile_sql", "report_groups", "run_report", "user_names"]
+__all__ = ["SUMS", "people_of", "report_groups", "report_sql", "run_report", "user_names"]
 
 _RESOLVED = "('resolved', 'closed')"
 _OPEN = "('open', 'active', 'waiting')"
@@ -146,39 +147,52 @@ def _from_where(plan: ReportPlan, postgres: bool) -> tuple[list[SQL], str, SQL]:
     return keys, "FROM tickets" + "".join(joins), (" WHERE " + " AND ".join(clauses), args)
 
 
-def aggregate_sql(plan: ReportPlan, postgres: bool) -> SQL:
-    """``SELECT k0, k1, <sums> … GROUP BY k0, k1``: one row of integer sums per group."""
-    keys, from_sql, (where_sql, where_args) = _from_where(plan, postgres)
+# The columns the sums and percentiles read, carried through the ranking step.
+_COLUMNS = ("state_category", "resolved_at", "resolution_due_at", "response_due_at", "first_response_at",
+            "first_response_seconds", "resolution_seconds", "reopen_count")
+
+
+def _sums(plan: ReportPlan, postgres: bool) -> tuple[list[str], list[Any]]:
     select: list[str] = []
     args: list[Any] = []
-    for i, (sql, key_args) in enumerate(keys):
-        select.append(f"{sql} AS k{i}")
-        args += key_args
-    sums = sorted(plan.sums) or ["n"]
-    for name in sums:
+    for name in sorted(plan.sums) or ["n"]:
         expr = SUMS[name]
         while "{now}" in expr:  # one placeholder per use: PostgreSQL numbers them
             expr = expr.replace("{now}", "{}", 1)
             args.append(_time(plan.now, postgres))
         select.append(f"{expr} AS {name}")
-    group = f" GROUP BY {', '.join(str(i + 1) for i in range(len(keys)))}" if keys else ""
-    return f"SELECT {', '.join(select)} {from_sql}{where_sql}{group}", args + where_args
+    return select, args
 
 
-def percentile_sql(plan: ReportPlan, column: str, percentiles: Sequence[int], postgres: bool) -> SQL:
-    """Nearest-rank percentiles of a seconds column per group, the same rank on both engines."""
+def report_sql(plan: ReportPlan, postgres: bool) -> SQL:
+    """One statement: a row per group with its integer sums and, if asked, nearest-rank percentiles.
+
+    Without percentiles: ``SELECT k0, k1, <sums> FROM tickets … GROUP BY 1, 2``. With them the
+    tickets are read once into a ranking step — per seconds column ``row_number()`` in ascending
+    order (NULLs last) and ``count(column)`` over the group — and the grouping picks the row at rank
+    ``(P * n + 99) / 100`` (integer division: ⌈P·n/100⌉) next to the sums.
+    """
     keys, from_sql, (where_sql, where_args) = _from_where(plan, postgres)
+    key_args = [a for _sql, k_args in keys for a in k_args]
+    sums, sum_args = _sums(plan, postgres)
+    group_by = f" GROUP BY {', '.join(str(i + 1) for i in range(len(keys)))}" if keys else ""
+    if not plan.percentiles:
+        select = [f"{sql} AS k{i}" for i, (sql, _a) in enumerate(keys)] + sums
+        # textual order of the placeholders: keys, sums, then the WHERE clause
+        return f"SELECT {', '.join(select)} {from_sql}{where_sql}{group_by}", key_args + sum_args + where_args
     names = [f"k{i}" for i in range(len(keys))]
-    inner = [f"{sql} AS k{i}" for i, (sql, _a) in enumerate(keys)]
-    args = [a for _sql, key_args in keys for a in key_args]
     partition = f"PARTITION BY {', '.join(names)} " if names else ""
-    base = (f"SELECT {', '.join([*inner, f'tickets.{column} AS v'])} {from_sql}{where_sql} "
-            f"AND tickets.{column} IS NOT NULL")
-    ranked = (f"SELECT {', '.join([*names, 'v'])}, row_number() OVER ({partition}ORDER BY v) AS rn, "
-              f"count(*) OVER ({partition.strip()}) AS n FROM ({base}) AS base")
-    picks = [f"max(CASE WHEN rn = ({p} * n + 99) / 100 THEN v END) AS p{p}" for p in percentiles]
-    group = f" GROUP BY {', '.join(names)}" if names else ""
-    return f"SELECT {', '.join([*names, *picks])} FROM ({ranked}) AS ranked{group}", args + where_args
+    base = ", ".join([*(f"{sql} AS k{i}" for i, (sql, _a) in enumerate(keys)), *(f"tickets.{c}" for c in _COLUMNS)])
+    windows, picks = [], []
+    for column, percentiles in plan.percentiles.items():
+        windows += [f"row_number() OVER ({partition}ORDER BY tickets.{column} NULLS LAST) AS rn_{column}",
+                    f"count(tickets.{column}) OVER ({partition.strip()}) AS n_{column}"]
+        picks += [f"max(CASE WHEN rn_{column} = ({p} * n_{column} + 99) / 100 THEN tickets.{column} END) "
+                  f"AS p{p}_{column}" for p in percentiles]
+    ranked = (f"SELECT {', '.join([*names, *(f'tickets.{c}' for c in _COLUMNS), *windows])} "
+              f"FROM (SELECT {base} {from_sql}{where_sql}) AS tickets")
+    select = [*names, *sums, *picks]
+    return f"SELECT {', '.join(select)} FROM ({ranked}) AS tickets{group_by}", sum_args + key_args + where_args
 
 
 def _key(value: Any) -> Any:
@@ -190,23 +204,14 @@ def _key(value: Any) -> Any:
 
 async def report_groups(plan: ReportPlan) -> Groups:
     """The grouped sums and percentiles of a plan, by group key."""
-    postgres = is_postgres()
     dims = len(plan.dimensions)
+    names = [*(sorted(plan.sums) or ["n"]),
+             *(f"p{p}_{column}" for column, percentiles in plan.percentiles.items() for p in percentiles)]
+    sql, args = report_sql(plan, is_postgres())
     groups: dict[tuple[Any, ...], dict[str, Any]] = {}
-    sql, args = aggregate_sql(plan, postgres)
-    sums = sorted(plan.sums) or ["n"]
     for row in await fetch_rows(sql, *args):
         key = tuple(_key(v) for v in row[:dims])
-        groups[key] = {name: (None if v is None else int(v)) for name, v in zip(sums, row[dims:], strict=True)}
-    for column, percentiles in plan.percentiles.items():
-        sql, args = percentile_sql(plan, column, percentiles, postgres)
-        for row in await fetch_rows(sql, *args):
-            key = tuple(_key(v) for v in row[:dims])
-            values = groups.setdefault(key, {})
-            for p, v in zip(percentiles, row[dims:], strict=True):
-                values[f"p{p}_{column}"] = None if v is None else int(v)
-    if not dims and groups.get(()) == {}:
-        groups.pop(())
+        groups[key] = {name: (None if v is None else int(v)) for name, v in zip(names, row[dims:], strict=True)}
     return groups
 
 
