@@ -22,9 +22,8 @@ from markupsafe import Markup, escape
 __all__ = ["COLOURS", "ChartData", "Series", "chart_svg", "nice_ticks", "series_of"]
 
 COLOURS = ("#1f5fbf", "#e8833a", "#2e9e6b", "#b8483f", "#7a4cc2", "#8c6d1f", "#3aa6c4", "#c2417f")
-WIDTH, HEIGHT = 720.0, 320.0
-LEFT, RIGHT, TOP, BOTTOM = 60.0, 16.0, 16.0, 64.0
-FONT = 11.0
+LEFT, RIGHT, TOP, BOTTOM = 52.0, 12.0, 24.0, 28.0
+FONT = 12.0
 MAX_X_LABELS = 12
 LEGEND_ROW = 18.0
 
@@ -50,6 +49,8 @@ class ChartData:
     target: float | None = None
     target_label: str = ""
     id: str = "chart"
+    width: float = 720.0  # of the drawing; the page scales it to its box
+    height: float = 300.0  # of the plot with its axes, without the legend
 
 
 def _width(text: str) -> float:
@@ -100,9 +101,10 @@ def _top(data: ChartData) -> float:
 def chart_svg(data: ChartData) -> Markup:
     """The chart as an ``<svg>`` element, safe to put in a page (every text is escaped)."""
     legend = len(data.series) > 1
-    legend_h = LEGEND_ROW * math.ceil(len(data.series) / 4) if legend else 0.0
-    height = HEIGHT + legend_h
-    plot_w, plot_h = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
+    legend_h = LEGEND_ROW * math.ceil(len(data.series) / 4) + 4 if legend else 0.0
+    full_w, full_h = data.width, data.height
+    height = full_h + legend_h
+    plot_w, plot_h = full_w - LEFT - RIGHT, full_h - TOP - BOTTOM
     ticks = nice_ticks(_top(data))
     y_max = ticks[-1] or 1.0
 
@@ -114,19 +116,19 @@ def chart_svg(data: ChartData) -> Markup:
     out: list[str] = []
     tid, did = f"{data.id}-title", f"{data.id}-desc"
     out.append(f'<svg xmlns="http://www.w3.org/2000/svg" class="chart chart-{escape(data.kind)}" role="img" '
-               f'aria-labelledby="{escape(tid)} {escape(did)}" viewBox="0 0 {WIDTH:g} {height:g}" '
-               f'width="{WIDTH:g}" height="{height:g}" font-size="{FONT:g}">')
+               f'aria-labelledby="{escape(tid)} {escape(did)}" viewBox="0 0 {full_w:g} {height:g}" '
+               f'width="{full_w:g}" height="{height:g}" font-size="{FONT:g}">')
     out.append(f'<title id="{escape(tid)}">{escape(data.title)}</title>'
                f'<desc id="{escape(did)}">{escape(data.description)}</desc>')
     # grid and y axis
     out.append('<g class="grid" stroke="#dde1e7">')
     for t in ticks:
-        out.append(f'<line x1="{LEFT:g}" x2="{WIDTH - RIGHT:g}" y1="{y(t):.1f}" y2="{y(t):.1f}"/>')
+        out.append(f'<line x1="{LEFT:g}" x2="{full_w - RIGHT:g}" y1="{y(t):.1f}" y2="{y(t):.1f}"/>')
     out.append("</g><g class=\"axis\" fill=\"#5d6675\" text-anchor=\"end\">")
     for t in ticks:
         out.append(f'<text x="{LEFT - 6:g}" y="{y(t) + 4:.1f}">{escape(_number(t))}</text>')
     if data.unit:
-        out.append(f'<text x="{LEFT - 6:g}" y="{TOP - 4:g}">{escape(data.unit)}</text>')
+        out.append(f'<text x="{LEFT - 6:g}" y="{TOP - 11:g}">{escape(data.unit)}</text>')
     # x labels: at most MAX_X_LABELS, evenly picked
     step = max(1, math.ceil(n / MAX_X_LABELS))
     out.append('</g><g class="axis" fill="#5d6675" text-anchor="middle">')
@@ -135,25 +137,26 @@ def chart_svg(data: ChartData) -> Markup:
             cx = LEFT + slot * (i + 0.5)
             out.append(f'<text x="{cx:.1f}" y="{TOP + plot_h + 16:g}">{escape(_short(cat, slot * step - 4))}'
                        f"<title>{escape(cat)}</title></text>")
-    out.append(f'</g><line class="axis-line" stroke="#5d6675" x1="{LEFT:g}" x2="{WIDTH - RIGHT:g}" '
+    out.append(f'</g><line class="axis-line" stroke="#5d6675" x1="{LEFT:g}" x2="{full_w - RIGHT:g}" '
                f'y1="{TOP + plot_h:g}" y2="{TOP + plot_h:g}"/>')
     if data.kind == "line":
         out.extend(_lines(data, slot, y))
     else:
         out.extend(_bars(data, slot, y, TOP + plot_h))
+    right = full_w - RIGHT
     if data.target is not None:
         ty = y(data.target)
         label = data.target_label or _fmt(data.target, data.unit)
         out.append(f'<g class="target"><line stroke="#b42318" stroke-dasharray="6 4" stroke-width="2" '
-                   f'x1="{LEFT:g}" x2="{WIDTH - RIGHT:g}" y1="{ty:.1f}" y2="{ty:.1f}">'
+                   f'x1="{LEFT:g}" x2="{right:g}" y1="{ty:.1f}" y2="{ty:.1f}">'
                    f"<title>{escape(label)}</title></line>"
-                   f'<text fill="#b42318" text-anchor="end" x="{WIDTH - RIGHT:g}" y="{ty - 5:.1f}">'
+                   f'<text fill="#b42318" text-anchor="end" x="{right:g}" y="{ty - 5:.1f}">'
                    f"{escape(label)}</text></g>")
     if legend:
         out.append('<g class="legend">')
         for i, s in enumerate(data.series):
             lx = LEFT + (i % 4) * (plot_w / 4)
-            ly = HEIGHT + LEGEND_ROW * (i // 4) - 4
+            ly = full_h + LEGEND_ROW * (i // 4) + 8
             colour = COLOURS[i % len(COLOURS)]
             out.append(f'<rect class="s{i % len(COLOURS)}" fill="{colour}" x="{lx:.1f}" y="{ly - 9:.1f}" '
                        f'width="10" height="10"/><text x="{lx + 14:.1f}" y="{ly:.1f}">'
@@ -164,6 +167,7 @@ def chart_svg(data: ChartData) -> Markup:
 
 
 def _bars(data: ChartData, slot: float, y: Callable[[float], float], base: float) -> list[str]:
+    """Bars side by side per category (one per series), or stacked."""
     out: list[str] = []
     stacked = data.kind == "stacked_bar"
     groups = 1 if stacked else len(data.series)
@@ -192,6 +196,7 @@ def _bars(data: ChartData, slot: float, y: Callable[[float], float], base: float
 
 
 def _lines(data: ChartData, slot: float, y: Callable[[float], float]) -> list[str]:
+    """A line per series with a point per value."""
     out: list[str] = []
     for j, s in enumerate(data.series):
         colour = COLOURS[j % len(COLOURS)]

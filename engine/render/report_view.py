@@ -313,8 +313,19 @@ def report_csv(view: ReportView) -> bytes:
 CHART_KINDS = {"bar": N_("Bar chart"), "stacked_bar": N_("Stacked bar chart"), "line": N_("Line chart")}
 
 
-def view_chart(view: ReportView, chart_id: str = "chart") -> Markup | None:
-    """The report's chart as SVG (times in hours), or None for a table-only report or an empty one."""
+def _axis_labels(view: ReportView, categories: tuple[str, ...]) -> tuple[str, ...]:
+    """Short names along the axis for days and weeks (10-29 rather than 2026-10-29 – 11-04)."""
+    if not view.dimensions or view.dimensions[0].id not in ("day", "week"):
+        return categories
+    first = {r.labels[0]: r.keys[0] for r in view.rows}
+    return tuple((first.get(c) or c)[5:10] for c in categories)
+
+
+def view_chart(view: ReportView, chart_id: str = "chart", *, compact: bool = False) -> Markup | None:
+    """The report's chart as SVG (times in hours), or None for a table-only report or an empty one.
+
+    ``compact``: the smaller drawing of a dashboard card, whose text stays readable at its size.
+    """
     if view.chart_type not in CHART_KINDS or not view.rows:
         return None
     _ = view.gettext
@@ -335,6 +346,7 @@ def view_chart(view: ReportView, chart_id: str = "chart") -> Markup | None:
         summary += " " + _("Target: %(target)s.") % {"target": f"{target:g}{' ' + unit if unit else ''}"}
     return chart_svg(ChartData(
         kind=view.chart_type, title=f"{view.title} — {measure.label}", description=summary,
-        categories=categories, series=series, unit=unit, target=target,
-        target_label=view.target_label, id=chart_id,
+        categories=_axis_labels(view, categories), series=series, unit=unit, target=target,
+        target_label=view.target_label, id=chart_id, width=520.0 if compact else 760.0,
+        height=260.0 if compact else 320.0,
     ))

@@ -904,7 +904,7 @@ class ReportPages(Controller):
         cards = []
         for i, report in enumerate(visible_reports(page.catalog, page.actor)):
             view = await reader_report(page.catalog, page.actor, report.name, page.lang)
-            cards.append({"view": view, "chart": view_chart(view, f"chart-{i}"),
+            cards.append({"view": view, "chart": view_chart(view, f"chart-{i}", compact=True),
                           "downloads": _downloads(view, {})})
         return page.render("reports.html", cards=cards, nav="reports")
 
