@@ -16,8 +16,11 @@ Each report runs as the server runs it — :func:`engine.runtime.storage.reports
 server's engine (the pooled SQLite engine, the asyncpg pool): plan, grouped SQL, percentiles,
 figures — then turned into its labelled view and CSV, for two readers: an admin (every ticket in
 scope, the worst case) and a region manager (scope: the stores of one region). One unmeasured run
-warms the caches, then ``--runs`` timed runs; the median and the slowest are reported. Results go
-to ``bench/out/reports-<engine>.json``.
+warms the caches, then ``--runs`` timed runs; the median and the slowest are reported. With
+``--wide`` every report also runs over a whole year of tickets (``range=all``, or ``this_year``
+for the reports grouped by day, week or month) for the admin — beyond what the shipped reports
+ask, to show how the time grows with the tickets counted. Results go to
+``bench/out/reports-<engine>.json``.
 """
 
 from __future__ import annotations
@@ -114,7 +117,7 @@ async def _fill(url: str) -> None:
         conn.close()
 
 
-async def _time_reports(url: str, runs: int) -> dict[str, Any]:
+async def _time_reports(url: str, runs: int, wide: bool) -> dict[str, Any]:
     catalog = load_catalog(DEFINITIONS)
     engine = await storage.open_database(url)  # as the server opens it: migrations, pool
     zone = report_zone()
@@ -122,15 +125,20 @@ async def _time_reports(url: str, runs: int) -> dict[str, Any]:
     try:
         tickets = (await fetch_rows("SELECT count(*) FROM tickets"))[0][0]
         log(f"{tickets:,} tickets")
-        for reader, actor in READERS.items():
+        plans = [(reader, actor, None) for reader, actor in READERS.items()]
+        if wide:
+            plans.append(("admin, a whole year", READERS["admin"], "wide"))
+        for reader, actor, span in plans:
             scope = scope_rules(catalog, actor)
             for name, report in sorted(catalog.reports.items()):
+                chosen = None if span is None else "this_year" if any(
+                    d.kind == "time" for d in report.dimensions) else "all"
                 times: list[float] = []
                 rows = covered = 0
                 for i in range(runs + 1):
                     t = time.perf_counter()
                     now = datetime.now(UTC)
-                    result = await run_report(catalog, report, scope, now, zone)
+                    result = await run_report(catalog, report, scope, now, zone, chosen)
                     view = report_view(catalog, result, "zh", {}, now, zone.key)
                     report_csv(view)
                     elapsed = (time.perf_counter() - t) * 1000
@@ -139,7 +147,8 @@ async def _time_reports(url: str, runs: int) -> dict[str, Any]:
                     rows = len(view.rows)
                     covered = sum(int(r.values.get("created") or 0) for r in result.rows)
                 out[f"{reader}: {name}"] = {
-                    "report": name, "reader": reader, "median_ms": round(statistics.median(times), 1),
+                    "report": name, "reader": reader, "range": chosen or "as defined",
+                    "median_ms": round(statistics.median(times), 1),
                     "max_ms": round(max(times), 1), "runs": len(times), "rows": rows, "tickets_counted": covered,
                 }
                 log(f"  {reader:<22} {name:<26} median {statistics.median(times):7.1f} ms  "
@@ -157,6 +166,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="PostgreSQL server; the database gongdan_bench_reports is made there")
     parser.add_argument("--tickets", type=int, default=1_000_000)
     parser.add_argument("--runs", type=int, default=5, help="timed runs per report (default 5)")
+    parser.add_argument("--wide", action="store_true", help="also time every report over a whole year")
     args = parser.parse_args(argv)
     engines = ("sqlite", "postgresql") if args.engine == "both" else (args.engine,)
     failed = []
@@ -165,12 +175,13 @@ def main(argv: list[str] | None = None) -> int:
         log(f"{engine}: {url}")
         ensure_big_database(url, args.tickets, log)
         asyncio.run(_fill(url))
-        result = asyncio.run(_time_reports(url, args.runs))
+        result = asyncio.run(_time_reports(url, args.runs, args.wide))
         result.update(engine=engine, target_ms=TARGET_MS[engine], runs=args.runs,
                       at=datetime.now(UTC).isoformat(timespec="seconds"))
         OUT.mkdir(parents=True, exist_ok=True)
         (OUT / f"reports-{engine}.json").write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n")
-        slow = [k for k, v in result["reports"].items() if v["median_ms"] > TARGET_MS[engine]]
+        slow = [k for k, v in result["reports"].items()
+                if v["range"] == "as defined" and v["median_ms"] > TARGET_MS[engine]]
         failed += [f"{engine}: {k}" for k in slow]
     if failed:
         log("over the target: " + ", ".join(failed))

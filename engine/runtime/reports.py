@@ -24,6 +24,7 @@ Definitions used by every report (see docs/reports.md):
 
 from __future__ import annotations
 
+import bisect
 import datetime as dt
 import os
 from collections.abc import Mapping, Sequence
@@ -208,8 +209,9 @@ class DimensionPlan:
     """How one dimension is computed in SQL.
 
     ``column``: a tickets column (``assignee``: the assignee's username); ``field``: a field's
-    value in the JSON (``multiselect``: one group per selected option); ``time``: the index of the
-    bucket the time column falls in. ``roll_up`` maps org units to their ancestor at a level.
+    value in the JSON (``multiselect``: one group per selected option); ``time``: the bucket the
+    time column falls in (:meth:`bucket_of` turns what the database returns into its index).
+    ``roll_up`` maps org units to their ancestor at a level.
     """
 
     dimension: ReportDimension
@@ -218,6 +220,14 @@ class DimensionPlan:
     field_type: str | None = None
     roll_up: Mapping[str, str] | None = None
     buckets: tuple[Bucket, ...] = ()
+
+    def bucket_of(self, key: int | dt.date | dt.datetime) -> int:
+        """A time key as a bucket index: an index already, or a local date (the bucket that holds it)."""
+        if isinstance(key, int):
+            return key
+        day = key.date() if isinstance(key, dt.datetime) else key
+        # a week or month truncated to before the range belongs to the first, clipped bucket
+        return max(0, bisect.bisect_right([b.first for b in self.buckets], day) - 1)
 
 
 @dataclass(frozen=True)
@@ -234,6 +244,7 @@ class ReportPlan:
     sums: frozenset[str]  # which grouped sums the measures need (see storage.reports.SUMS)
     percentiles: Mapping[str, tuple[int, ...]]  # seconds column -> percentiles wanted
     now: dt.datetime
+    zone: str = "UTC"  # IANA name of the organisation's time zone
 
 
 _SUMS_OF: dict[str, tuple[str, ...]] = {
@@ -285,6 +296,7 @@ def plan_report(catalog: Catalog, report: CompiledReport, scope: ScopeRules, now
         time_column="resolved_at" if report.spec.time_field == "resolved" else "created_at", window=window,
         dimensions=tuple(_dimension_plan(catalog, d, window, zone) for d in report.dimensions),
         sums=frozenset(sums), percentiles={k: tuple(sorted(v)) for k, v in sorted(percentiles.items())}, now=now,
+        zone=zone.key,
     )
 
 

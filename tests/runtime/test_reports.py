@@ -185,3 +185,14 @@ def test_figures_come_from_the_sums_with_empty_buckets_filled(catalog: Catalog) 
         ("south", 33.33, 33.33, 66.67, None),
         (None, 0.0, None, None, None),
     ]
+
+
+def test_a_local_date_finds_its_bucket(catalog: Catalog) -> None:
+    """PostgreSQL returns the local date, week or month start of each ticket; each belongs to one bucket."""
+    plan = plan_report(catalog, catalog.reports["resolved_weekly"], EVERYTHING, NOW, SHANGHAI,
+                       TimeRange(from_="2026-03-04", to="2026-03-17"))  # Wednesday to Tuesday: both weeks clipped
+    weeks = plan.dimensions[0]
+    assert [(b.first.isoformat(), b.last.isoformat()) for b in weeks.buckets] == [
+        ("2026-03-04", "2026-03-08"), ("2026-03-09", "2026-03-15"), ("2026-03-16", "2026-03-17")]
+    assert [weeks.bucket_of(date.fromisoformat(d)) for d in ("2026-03-02", "2026-03-09", "2026-03-16")] == [0, 1, 2]
+    assert weeks.bucket_of(datetime(2026, 3, 9)) == 1 and weeks.bucket_of(2) == 2
