@@ -15,6 +15,7 @@ allows only the site's own scripts, styles and images.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import secrets
 from collections.abc import Mapping
@@ -901,11 +902,11 @@ class ReportPages(Controller):
     async def dashboard(self, request: Request[Any, Any, Any], state: State) -> Response[str]:
         page = await _page(request, state)
         assert page.actor is not None and page.catalog is not None
-        cards = []
-        for i, report in enumerate(visible_reports(page.catalog, page.actor)):
-            view = await reader_report(page.catalog, page.actor, report.name, page.lang)
-            cards.append({"view": view, "chart": view_chart(view, f"chart-{i}", compact=True),
-                          "downloads": _downloads(view, {})})
+        reports = visible_reports(page.catalog, page.actor)
+        # side by side: on PostgreSQL each report gets a pooled connection of its own
+        views = await asyncio.gather(*(reader_report(page.catalog, page.actor, r.name, page.lang) for r in reports))
+        cards = [{"view": view, "chart": view_chart(view, f"chart-{i}", compact=True),
+                  "downloads": _downloads(view, {})} for i, view in enumerate(views)]
         return page.render("reports.html", cards=cards, nav="reports")
 
     @get("/reports/{report_id:str}")

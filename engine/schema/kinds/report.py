@@ -57,6 +57,7 @@ BUILTIN_DIMENSIONS: tuple[str, ...] = (
 # Field types whose values are few and named: grouping by them makes sense (text: e.g. a device model).
 GROUPABLE_FIELD_TYPES: tuple[str, ...] = ("select", "multiselect", "boolean", "user", "team", "org_unit", "text")
 MAX_DIMENSIONS = 2
+MAX_DAYS = 1000  # as many day buckets as a report may have (engine.runtime.reports.MAX_BUCKETS)
 
 
 @dataclass(frozen=True)
@@ -403,6 +404,11 @@ def _check_range(ctx: Context, d: Loaded, spec: ReportSpec) -> None:
             ctx.report(d.diag("E705", ("spec", "range", key), f"'{text}' is not a date", "write dates as YYYY-MM-DD"))
     if len(days) == 2 and days[0] > days[1]:
         ctx.report(d.diag("E705", ("spec", "range", "to"), f"range ends on {days[1]}, before it starts on {days[0]}"))
+    elif len(days) == 2 and "day" in (_dimension_parts(raw)[0] for raw in spec.dimensions):
+        count = (days[1] - days[0]).days + 1
+        if count > MAX_DAYS:
+            ctx.report(d.diag("E705", ("spec", "range"), f"range has {count} days, more than the {MAX_DAYS} a report "
+                                                          "grouped by day may draw", "group by week or month"))
 
 
 def _check_chart(ctx: Context, d: Loaded, spec: ReportSpec) -> None:
