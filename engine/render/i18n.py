@@ -85,7 +85,7 @@ DATA_WORDS = (
     N_("own"), N_("assigned"), N_("team"), N_("org_unit"), N_("org_subtree"), N_("all"),
     N_("pending"), N_("approve"), N_("reject"), N_("approved"), N_("rejected"),
     N_("ticket types"), N_("flows"), N_("roles"), N_("teams"), N_("org units"), N_("SLA policies"),
-    N_("calendars"),
+    N_("calendars"), N_("reports"),
 )
 
 

@@ -15,6 +15,7 @@ from .kinds.channel import ChannelSpec
 from .kinds.flow import CLOSING, Approval, FlowSpec, RoutingRule, State, Transition
 from .kinds.notification import STATE_EVENTS, Rule
 from .kinds.org import Level, OrgUnit, Team
+from .kinds.report import CompiledReport
 from .kinds.role import RoleSpec
 from .kinds.sla import CalendarSpec, SlaSpec
 from .kinds.ticket_type import Field, TicketTypeSpec
@@ -210,6 +211,7 @@ class Catalog:
     snapshot: bytes = field(repr=False)  # canonical JSON of every definition, for storing a version
     channels: Mapping[str, ChannelSpec] = field(default_factory=lambda: MappingProxyType({}))  # declared ones
     notifications: tuple[CompiledRule, ...] = ()
+    reports: Mapping[str, CompiledReport] = field(default_factory=lambda: MappingProxyType({}))
     _rules: Mapping[_RuleKey, tuple[CompiledRule, ...]] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -240,6 +242,7 @@ class Catalog:
             "calendars": len(self.calendars),
             "channels": len(self.channels),
             "notification rules": len(self.notifications),
+            "reports": len(self.reports),
         }
 
 

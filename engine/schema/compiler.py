@@ -14,6 +14,7 @@ from .conditions import Cond, parse_condition
 from .diagnostics import Diagnostic, has_errors
 from .kinds import KINDS, Context, Loaded
 from .kinds.org import walk_units
+from .kinds.report import compile_reports
 from .loader import load_definitions
 
 __all__ = ["CheckResult", "catalog_from_snapshot", "check_definitions", "compile_loaded"]
@@ -123,6 +124,7 @@ def compile_loaded(loaded: list[Loaded]) -> Catalog:
             for d in by_kind.get("Notification", [])
             for r in d.spec.rules
         ),
+        reports=frozen_map(compile_reports(Context(loaded))),
     )
 
 

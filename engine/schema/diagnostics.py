@@ -118,6 +118,13 @@ CODES: dict[str, str] = {
     "E713": "SLA variables in a rule for other events",
     "E714": "the actor is notified and excluded",
     "W715": "address recipient without the email channel",
+    # reports
+    "E801": "report names an unknown ticket type",
+    "E802": "invalid report dimension",
+    "E803": "unknown report measure",
+    "E804": "measure needs an SLA target the ticket types do not have",
+    "E805": "invalid report time range",
+    "E806": "chart does not fit the report",
 }
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 import msgspec
@@ -11,20 +11,28 @@ from litestar.datastructures import State
 from litestar.exceptions import NotAuthorizedException, TooManyRequestsException
 from litestar.params import FromPath, FromQuery, HeaderParameter, JSONBody, QueryParameter
 
+from engine.render.i18n import COOKIE as LANG_COOKIE
+from engine.render.i18n import LANGUAGES, negotiate
+from engine.render.report_view import ReportView, report_csv, report_json, report_view
 from engine.runtime.auth.login import verify_login
 from engine.runtime.auth.tokens import actor_for_token
 from engine.runtime.errors import InvalidInput, PermissionDenied
 from engine.runtime.model import Actor, TicketSnapshot
 from engine.runtime.notify import inbox
 from engine.runtime.permissions import can_create, can_note, is_admin, scope_rules, visible_types
+from engine.runtime.reports import check_range_override, report_for, report_zone, visible_reports
 from engine.runtime.service import TicketService
 from engine.runtime.storage import load_actors
 from engine.runtime.storage.queries import SORTS, TicketFilter, list_tickets
+from engine.runtime.storage.reports import people_of, run_report
+from engine.schema import Catalog
+from engine.schema.kinds.report import CompiledReport, TimeRange
+from engine.schema.model import label_text
 
 from . import sessions
 from .attachments import AttachmentsController
 
-__all__ = ["ROUTES", "current_actor", "ticket_json"]
+__all__ = ["ROUTES", "current_actor", "reader_report", "report_summary", "request_lang", "ticket_json"]
 
 
 class CreateTicket(msgspec.Struct, forbid_unknown_fields=True):
@@ -396,6 +404,78 @@ class OutboxController(Controller):
         return (await inbox.retry_dead(message_id, service(state).now())).json()
 
 
+def request_lang(request: Request[Any, Any, Any], chosen: str | None = None) -> str:
+    """The language of labels: ``lang`` if given, else the language switch's cookie, else Accept-Language."""
+    if chosen in LANGUAGES:
+        return chosen
+    return negotiate(request.cookies.get(LANG_COOKIE), request.headers.get("accept-language"))
+
+
+async def reader_report(catalog: Catalog, actor: Actor, report_id: str, lang: str, range_: str | None = None,
+                        from_: str | None = None, to: str | None = None) -> ReportView:
+    """One report for one reader, cut to their row scope, labelled in ``lang``; NotFound when not theirs."""
+    report = report_for(catalog, actor, report_id)
+    chosen = check_range_override(range_, from_, to)
+    zone = report_zone()
+    now = datetime.now(UTC)
+    result = await run_report(catalog, report, scope_rules(catalog, actor), now, zone, chosen)
+    return report_view(catalog, result, lang, await people_of(result), now, zone.key)
+
+
+def report_summary(report: CompiledReport) -> dict[str, Any]:
+    """What a report is, without running it."""
+    spec = report.spec
+    range_: str | dict[str, str] = (spec.range if not isinstance(spec.range, TimeRange)
+                                    else {"from": spec.range.from_, "to": spec.range.to})
+    return {
+        "id": report.name,
+        "label": {"en": label_text(spec.label, "en"), "zh": label_text(spec.label, "zh")},
+        "description": {"en": label_text(spec.description, "en"), "zh": label_text(spec.description, "zh")},
+        "types": list(report.types),
+        "range": range_,
+        "time_field": spec.time_field,
+        "dimensions": [d.id for d in report.dimensions],
+        "measures": list(report.measures),
+        "chart": report.chart_type,
+        "url": f"/api/v1/reports/{report.name}",
+    }
+
+
+class ReportsController(Controller):
+    path = "/api/v1/reports"
+
+    @get("/")
+    async def list_reports(self, request: Request[Any, Any, Any], state: State) -> list[dict[str, Any]]:
+        """The reports the caller may open (their roles, or every report for admins)."""
+        actor = await current_actor(request)
+        return [report_summary(r) for r in visible_reports(service(state).catalog, actor)]
+
+    @get("/{report_id:str}")
+    async def read(
+        self,
+        request: Request[Any, Any, Any],
+        state: State,
+        report_id: FromPath[str],
+        format: FromQuery[str] = "json",
+        lang: FromQuery[str | None] = None,
+        range_: Annotated[str | None, QueryParameter(name="range")] = None,
+        from_: Annotated[str | None, QueryParameter(name="from")] = None,
+        to: FromQuery[str | None] = None,
+    ) -> Response[Any]:
+        """One report, computed now over the caller's row scope: JSON (exact figures) or CSV (the table, UTF-8
+        with BOM). ``range`` (today, last_7_days, …) or ``from`` and ``to`` (YYYY-MM-DD) override its range."""
+        actor = await current_actor(request)
+        if format not in ("json", "csv"):
+            raise InvalidInput([("format", "must be json or csv")])
+        view = await reader_report(service(state).catalog, actor, report_id, request_lang(request, lang),
+                                   range_, from_, to)
+        if format == "json":
+            return Response(report_json(view), media_type="application/json")
+        span = f"{view.range_first}_{view.range_last}" if view.range_first else "all"
+        return Response(report_csv(view), media_type="text/csv",  # litestar adds "; charset=utf-8"
+                        headers={"Content-Disposition": f'attachment; filename="{view.id}_{span}.csv"'})
+
+
 class Credentials(msgspec.Struct, forbid_unknown_fields=True):
     username: str
     password: str
@@ -462,6 +542,7 @@ ROUTES: list[Any] = [
     NotificationsController,
     OutboxController,
     SessionController,
+    ReportsController,
     healthz,
     healthz_root,
 ]

@@ -1,5 +1,5 @@
 """The staff pages: sign in, my work, ticket list, new ticket, ticket detail, approvals, notifications,
-definitions and the notification outbox for admins.
+reports, definitions and the notification outbox for admins.
 
 Every page is generated from the Catalog and calls the same services and permission checks as
 the API (:class:`~engine.runtime.service.TicketService`, :mod:`engine.runtime.permissions`).
@@ -16,6 +16,7 @@ allows only the site's own scripts, styles and images.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import secrets
 from collections.abc import Mapping
@@ -35,6 +36,7 @@ from engine.render import forms
 from engine.render.diagram import flow_svg
 from engine.render.i18n import COOKIE as LANG_COOKIE
 from engine.render.i18n import LANGUAGES, N_, SORT_LABELS, negotiate, translations
+from engine.render.report_view import RANGE_LABELS, ReportView, view_chart
 from engine.render.templates import TZ_COOKIE, error_text, local_time, render, viewer_zone
 from engine.runtime.attachments import AttachmentInfo
 from engine.runtime.auth.login import verify_login
@@ -42,6 +44,7 @@ from engine.runtime.errors import GongdanError, InvalidInput, NotFound, Permissi
 from engine.runtime.model import Actor, TicketSnapshot
 from engine.runtime.notify import inbox
 from engine.runtime.permissions import can, can_create, can_note, is_admin, scope_rules, visible_types
+from engine.runtime.reports import visible_reports
 from engine.runtime.service import TicketService
 from engine.runtime.storage import load_actors
 from engine.runtime.storage.inbox import awaiting_approval, count_awaiting_approval, count_upto
@@ -51,6 +54,7 @@ from engine.schema.kinds.flow import Transition
 from engine.schema.model import PRIORITIES, label_text
 
 from . import sessions
+from .api import reader_report
 from .attachments import attachment_service
 
 __all__ = ["PAGE_ROUTES", "SECURITY_HEADERS", "html_error"]
@@ -117,6 +121,7 @@ class Page:
             "htmx": self.htmx,
             "catalog": self.catalog,
             "is_admin": bool(self.actor and self.catalog and is_admin(self.catalog, self.actor)),
+            "has_reports": bool(self.actor and self.catalog and visible_reports(self.catalog, self.actor)),
             "org_label": (lambda u: self.catalog.org.label(u, self.lang) if self.catalog and u else (u or "")),
             "team_label": self._team_label,
             "type_label": self._type_label,
@@ -1093,12 +1098,52 @@ def _role_matrix(catalog: Catalog, lang: str) -> list[dict[str, Any]]:
     return out
 
 
+class ReportPages(Controller):
+    """The reader's dashboard of reports, and one report with its chart, table and downloads."""
+
+    @get("/reports")
+    async def dashboard(self, request: Request[Any, Any, Any], state: State) -> Response[str]:
+        page = await _page(request, state)
+        assert page.actor is not None and page.catalog is not None
+        reports = visible_reports(page.catalog, page.actor)
+        # side by side: on PostgreSQL each report gets a pooled connection of its own
+        views = await asyncio.gather(*(reader_report(page.catalog, page.actor, r.name, page.lang) for r in reports))
+        cards = [{"view": view, "chart": view_chart(view, f"chart-{i}", compact=True),
+                  "downloads": _downloads(view, {})} for i, view in enumerate(views)]
+        return page.render("reports.html", cards=cards, nav="reports")
+
+    @get("/reports/{report_id:str}")
+    async def report(self, request: Request[Any, Any, Any], state: State, report_id: FromPath[str]) -> Response[str]:
+        page = await _page(request, state)
+        assert page.actor is not None and page.catalog is not None
+        query = {k: str(request.query_params.get(k) or "").strip() for k in ("range", "from", "to")}
+        chosen = {k: v for k, v in query.items() if v}
+        if chosen.get("range") == "custom":
+            chosen.pop("range")
+        error = ""
+        try:
+            view = await reader_report(page.catalog, page.actor, report_id, page.lang, chosen.get("range"),
+                                       chosen.get("from"), chosen.get("to"))
+        except InvalidInput as exc:
+            error, chosen = _problem_text(page, exc), {}
+            view = await reader_report(page.catalog, page.actor, report_id, page.lang)
+        return page.render("report.html", status=422 if error else 200, view=view, chart=view_chart(view),
+                           downloads=_downloads(view, chosen), ranges=RANGE_LABELS, chosen=query, error=error,
+                           nav="reports")
+
+
+def _downloads(view: ReportView, chosen: Mapping[str, str]) -> dict[str, str]:
+    """The API links of a report as shown (its range and language), as CSV and as JSON."""
+    params = {**chosen, "lang": view.lang}
+    return {fmt: f"/api/v1/reports/{view.id}?{urlencode({'format': fmt, **params})}" for fmt in ("csv", "json")}
+
+
 def _now() -> datetime:
     return datetime.now(UTC)
 
 
-PAGE_ROUTES: list[Any] = [AuthPages, WorkPages, NewTicketPages, TicketPages, NotificationPages, DefinitionPages,
-                          OutboxPages]
+PAGE_ROUTES: list[Any] = [AuthPages, WorkPages, NewTicketPages, TicketPages, NotificationPages, ReportPages,
+                          DefinitionPages, OutboxPages]
 for _controller in PAGE_ROUTES:
     # more specific than the app's JSON handlers, so pages answer with pages
     _controller.exception_handlers = {Exception: html_error, HTTPException: html_error, GongdanError: html_error,
