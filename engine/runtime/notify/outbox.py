@@ -117,39 +117,48 @@ class Outbox:
 
     # -- expansion ---------------------------------------------------------------------------
 
-    async def expand(self, now: datetime, limit: int = 200) -> int:
-        """Expand up to ``limit`` pending event rows into messages; how many were expanded."""
+    async def expand(self, now: datetime, limit: int = 100) -> int:
+        """Expand up to ``limit`` pending event rows into messages; how many were expanded.
+
+        The work (recipients, templates) is done before the write transaction, which then only
+        claims the rows still pending and writes their messages: SQLite's single write lock, which
+        every request that changes a ticket needs too, is held for the inserts alone. Two workers
+        may plan the same rows; the claim lets one of them write them.
+        """
         postgres = storage.is_postgres()
+        pending = await fetch(
+            "SELECT id, ticket_id, event_id FROM notification_outbox WHERE status = 'pending' "
+            "AND row_kind = 'event' ORDER BY id LIMIT {}", limit)
+        if not pending:
+            return 0
+        event_ids = [r["event_id"] for r in pending]
+        events = {r["id"]: r for r in await fetch(
+            "SELECT e.id, e.ticket_id, e.kind, e.from_state, e.to_state, e.data, e.at, e.actor_id, u.username, "
+            "u.display_name FROM ticket_events e LEFT JOIN users u ON u.id = e.actor_id WHERE e.id IN ("
+            + ", ".join(["{}"] * len(event_ids)) + ")", *event_ids)}
+        ticket_ids = sorted({r["ticket_id"] for r in pending})
+        tickets = {
+            row["id"]: storage.snapshot_from_row(row)
+            for row in await storage.ticket_select().where(Ticket.id.is_in(ticket_ids)).run()
+        }
+        approvers = await _pending_approvers(ticket_ids)
+        planned = _Planned()
+        for row in pending:
+            event = events.get(row["event_id"])
+            ticket = tickets.get(row["ticket_id"])
+            if event is None or ticket is None:
+                continue
+            catalog = await self.catalogs.for_version(ticket.definition_version)
+            await self._expand_one(catalog, ticket, event, approvers.get(ticket.id, ()), now, planned)
+        ids = [r["id"] for r in pending]
         async with storage.transaction():
-            claimed = await fetch(
-                "SELECT id, ticket_id, event_id FROM notification_outbox WHERE status = 'pending' "
-                "AND row_kind = 'event' ORDER BY id LIMIT {}" + (" FOR UPDATE SKIP LOCKED" if postgres else ""),
-                limit)
-            if not claimed:
-                return 0
-            event_ids = [r["event_id"] for r in claimed]
-            events = {r["id"]: r for r in await fetch(
-                "SELECT e.id, e.ticket_id, e.kind, e.from_state, e.to_state, e.data, e.at, e.actor_id, u.username, "
-                "u.display_name FROM ticket_events e LEFT JOIN users u ON u.id = e.actor_id WHERE e.id IN ("
-                + ", ".join(["{}"] * len(event_ids)) + ")", *event_ids)}
-            ticket_ids = sorted({r["ticket_id"] for r in claimed})
-            tickets = {
-                row["id"]: storage.snapshot_from_row(row)
-                for row in await storage.ticket_select().where(Ticket.id.is_in(ticket_ids)).run()
-            }
-            approvers = await _pending_approvers(ticket_ids)
-            planned = _Planned()
-            for row in claimed:
-                event = events.get(row["event_id"])
-                ticket = tickets.get(row["ticket_id"])
-                if event is None or ticket is None:
-                    continue
-                catalog = await self.catalogs.for_version(ticket.definition_version)
-                await self._expand_one(catalog, ticket, event, approvers.get(ticket.id, ()), now, planned)
+            claimed = await fetch("UPDATE notification_outbox SET status = 'done' WHERE status = 'pending' AND id IN ("
+                                  + ", ".join(["{}"] * len(ids)) + ") RETURNING event_id", *ids)
+            mine = {r["event_id"] for r in claimed}
+            planned.messages = [m for m in planned.messages if m[2] in mine]
+            kept = {m[0] for m in planned.messages}
+            planned.in_app = [n for n in planned.in_app if n[0] in kept]
             await _write(planned, now, postgres)
-            done = [r["id"] for r in claimed]
-            await fetch("UPDATE notification_outbox SET status = 'done' WHERE id IN ("
-                        + ", ".join(["{}"] * len(done)) + ")", *done)
         return len(claimed)
 
     async def _expand_one(self, catalog: Catalog, ticket: TicketSnapshot, event: Mapping[str, Any],
@@ -188,10 +197,13 @@ class Outbox:
         from ..service import resolve_party  # the service owns the directory queries for parties
 
         ids: list[int] = []
+        usernames: list[str] = []
+        teams: list[str] = []
         addresses: list[str] = []
         for p in parties:
             address = getattr(p, "address", None)
             relation = getattr(p, "relation", None)
+            plain = not (p.role or p.team or p.user or p.org)
             if address:
                 addresses.append(address)
             elif relation == "approvers":
@@ -199,10 +211,20 @@ class Outbox:
             elif relation == "actor":
                 if actor_id is not None:
                     ids.append(actor_id)
+            elif plain and relation in ("requester", "assignee"):
+                # the common cases need no directory lookup: the ticket names the person
+                who = ticket.requester if relation == "requester" else ticket.assignee
+                if who:
+                    usernames.append(who)
+            elif plain and relation == "team_member":
+                if ticket.team:
+                    teams.append(ticket.team)
+            elif relation is None and p.team and not (p.role or p.user or p.org):
+                teams.append(p.team)
             else:
                 party = Party(role=p.role, team=p.team, user=p.user, relation=relation, org=p.org)
                 ids.extend(a.id for a in await resolve_party(lookup(catalog, party, ticket)))
-        return await _people(ids), addresses
+        return await _people(ids, usernames, teams), addresses
 
     async def _plan(self, catalog: Catalog, ticket: TicketSnapshot, info: EventInfo, event: Mapping[str, Any],
                     source: str, channels: Sequence[str], people: Sequence[_Person], addresses: Sequence[str],
@@ -391,12 +413,23 @@ def _sla_actions(catalog: Catalog, ticket: TicketSnapshot, data: Mapping[str, An
     return ()
 
 
-async def _people(ids: Sequence[int] | set[int]) -> list[_Person]:
-    unique = sorted(set(ids))
-    if not unique:
+async def _people(ids: Sequence[int] | set[int], usernames: Sequence[str] = (),
+                  teams: Sequence[str] = ()) -> list[_Person]:
+    """Active users among ``ids``, ``usernames`` and the members of ``teams``, in one query."""
+    unique, names, groups = sorted(set(ids)), sorted(set(usernames)), sorted(set(teams))
+    where: list[str] = []
+    args: list[Any] = []
+    for column, values in (("id", unique), ("username", names)):
+        if values:
+            where.append(f"{column} IN ({', '.join(['{}'] * len(values))})")
+            args.extend(values)
+    if groups:
+        where.append(f"id IN (SELECT user_id FROM team_members WHERE team IN ({', '.join(['{}'] * len(groups))}))")
+        args.extend(groups)
+    if not where:
         return []
-    rows = await fetch("SELECT id, username, display_name, email, language FROM users WHERE active = {} AND id IN ("
-                       + ", ".join(["{}"] * len(unique)) + ")", True, *unique)
+    rows = await fetch("SELECT id, username, display_name, email, language FROM users WHERE active = {} AND ("
+                       + " OR ".join(where) + ")", True, *args)
     default = default_language()
     return [_Person(r["id"], r["username"], r["display_name"] or r["username"], r["email"],
                     "zh" if (r["language"] or default).startswith("zh") else "en") for r in rows]
