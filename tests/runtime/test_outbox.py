@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -306,3 +307,96 @@ async def test_two_workers_deliver_each_message_once(db: Backend, catalog: Catal
     assert sum(r.sent for r in results) == 12  # six mails to the customer, six to the agent
     assert len(smtp.received) == 12 and not smtp.duplicates
     assert {r["status"] for r in await _outbox(channel="email")} == {"sent"}
+
+
+async def test_approvers_hear_of_a_request_waiting_for_them(db: Backend, catalog: Catalog) -> None:
+    from datetime import date
+
+    employee = await create_user("employee", None, roles=["employee"], org_unit="dept_operations",
+                                 display_name="Wu Xia")
+    await create_user("manager", None, roles=["dept_manager"], org_unit="dept_operations")
+    await create_user("hr", None, roles=["hr_approver"], org_unit="dept_hr")
+    catalogs = Catalogs(catalog)
+    service = TicketService(catalogs, clock=lambda: T0)
+    start = date(2026, 10, 12)
+    ticket, _ = await service.create(employee, "leave_request", "年假申请", {
+        "leave_type": "annual", "start_date": start.isoformat(), "end_date": (start + timedelta(days=4)).isoformat(),
+        "days": 5})
+    await service.transition(employee, ticket.id, "submit")
+    worker = Worker(catalogs, NotifySettings())
+    try:
+        await worker.run_once(T0)
+    finally:
+        await worker.aclose()
+    rows = await fetch("SELECT u.username, n.subject FROM notifications n JOIN users u ON u.id = n.user_id")
+    assert [(r["username"], r["subject"]) for r in rows] == [("manager", f"Approval needed: {ticket.number}")]
+
+
+def _definitions_with(tmp: Path, files: dict[str, str], edit: dict[str, tuple[str, str]]) -> Catalog:
+    root = tmp / "definitions"
+    shutil.copytree(ROOT / "definitions", root)
+    for name, text in files.items():
+        (root / name).write_text(text, encoding="utf-8")
+    for name, (old, new) in edit.items():
+        path = root / name
+        text = path.read_text(encoding="utf-8")
+        assert old in text
+        path.write_text(text.replace(old, new), encoding="utf-8")
+    result = check_definitions(root)
+    assert result.catalog is not None, [d.render() for d in result.diagnostics]
+    return result.catalog
+
+
+COMMENTED = """apiVersion: gongdan/v1
+kind: Notification
+metadata: {name: comments}
+spec:
+  types: [after_sales]
+  rules:
+    - id: answered
+      on: [commented]
+      to: [{relation: requester}]
+      channels: [in_app]
+      subject: {en: "New answer on {{ ticket.number }}", zh: "{{ ticket.number }} 有新回复"}
+      body: {en: "{{ event.actor_name }}: {{ event.comment }}", zh: "{{ event.actor_name }}：{{ event.comment }}"}
+"""
+
+
+async def test_a_public_comment_notifies_and_an_internal_note_does_not(db: Backend, tmp_path: Path) -> None:
+    catalog = _definitions_with(tmp_path, {"notifications/comments.yaml": COMMENTED}, {})
+    people = await _people()
+    catalogs = Catalogs(catalog)
+    service = TicketService(catalogs, clock=lambda: T0)
+    ticket, _ = await service.create(people["customer"], "after_sales", "左耳没有声音", AFTER_SALES)
+    await service.comment(people["agent"], ticket.id, "内部备注：先查库存", internal=True)
+    await service.comment(people["agent"], ticket.id, "请提供订单截图")
+    worker = Worker(catalogs, NotifySettings())
+    try:
+        await worker.run_once(T0)
+    finally:
+        await worker.aclose()
+    rows = await fetch("SELECT n.subject, n.body FROM notifications n JOIN users u ON u.id = n.user_id "
+                       "WHERE u.username = 'customer' ORDER BY n.id")
+    answers = [(r["subject"], r["body"]) for r in rows if "有新回复" in r["subject"]]
+    assert answers == [(f"{ticket.number} 有新回复", "Liu Yang：请提供订单截图")]
+
+
+async def test_a_breach_can_move_the_ticket_to_another_team(db: Backend, tmp_path: Path) -> None:
+    from engine.runtime.sweep import sweep as run_sweep
+
+    breach = "        - notify: [{role: after_sales_lead}]\n          raise_priority: high\n"
+    catalog = _definitions_with(tmp_path, {}, {"sla/after_sales_24h.yaml": (
+        breach, breach + "          reassign: it_support\n")})
+    people = await _people()
+    catalogs = Catalogs(catalog)
+    service = TicketService(catalogs, clock=lambda: T0)
+    ticket, _ = await service.create(people["customer"], "after_sales", "左耳没有声音", AFTER_SALES)
+    assert (ticket.team, ticket.assignee) == ("after_sales", "agent")
+    assert (await run_sweep(catalogs, T0 + timedelta(hours=24))).breaches == 1
+    rows = await fetch("SELECT team, assignee_id, priority FROM tickets WHERE id = {}", ticket.id)
+    assert (rows[0]["team"], rows[0]["assignee_id"], rows[0]["priority"]) == ("it_support", None, "high")
+    events = await fetch("SELECT kind, data FROM ticket_events WHERE ticket_id = {} AND kind = 'assigned' "
+                         "ORDER BY id", ticket.id)
+    data = json.loads(events[-1]["data"]) if isinstance(events[-1]["data"], str) else events[-1]["data"]
+    assert data == {"team": {"before": "after_sales", "after": "it_support"},
+                    "assignee": {"before": "agent", "after": None}, "sla": "first_answer"}

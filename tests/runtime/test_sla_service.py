@@ -154,7 +154,21 @@ async def test_repair_escalates_an_unaccepted_fault_to_the_lead(db: Backend, cat
     outbox = await Ticket.raw(
         "SELECT count(*) AS n FROM notification_outbox o JOIN ticket_events e ON e.id = o.event_id "
         "WHERE o.row_kind = 'event' AND e.kind = 'sla_breached' AND o.ticket_id = {}", ticket.id).run()
-    assert outbox[0]["n"] == 1  # the lead hears about it: the outbox row was written with the event
+    assert outbox[0]["n"] == 1  # the outbox row was written with the event
+    from engine.runtime.notify.settings import NotifySettings
+    from engine.runtime.storage.sql import fetch
+    from engine.runtime.worker import Worker
+
+    worker = Worker(Catalogs(catalog), NotifySettings())
+    try:
+        await worker.run_once(due)
+    finally:
+        await worker.aclose()
+    rows = await fetch("SELECT u.username, n.subject FROM notifications n JOIN users u ON u.id = n.user_id "
+                       "WHERE n.subject LIKE '[SLA%'")
+    # the warning reaches the technician it was routed to, the breach the maintenance lead
+    assert sorted((r["username"], r["subject"]) for r in rows) == [
+        ("mlead", f"[SLA breached] {ticket.number} 注塑机漏油"), ("tech", f"[SLA warning] {ticket.number} 注塑机漏油")]
 
 
 async def test_overdue_and_due_soon_filters(db: Backend, catalog: Catalog, clock: Clock) -> None:
