@@ -256,3 +256,16 @@ async def test_two_sweeps_at_once_fire_each_threshold_once(db: Backend, catalog:
     for ticket in made:
         fired = await _events(ticket.id, "sla_warning", "sla_breached")
         assert [e["kind"] for e in fired] == ["sla_warning", "sla_breached"]
+
+
+async def test_a_priority_change_moves_the_running_targets(db: Backend, catalog: Catalog, clock: Clock) -> None:
+    people = await _people()
+    service = TicketService(Catalogs(catalog), clock=clock)
+    ticket, _ = await service.create(people["customer"], "after_sales", "加急处理", AFTER_SALES)
+    assert (await _row(ticket.id))["resolution_due_at"] == T0 + timedelta(hours=72)  # normal: 72h
+    clock.at = T0 + timedelta(hours=1)
+    await service.edit(people["aslead"], ticket.id, priority="urgent")
+    row = await _row(ticket.id)
+    assert row["resolution_due_at"] == T0 + timedelta(hours=24)  # urgent: 24h from the same start
+    assert row["response_due_at"] == T0 + timedelta(hours=24)  # one duration for every priority
+    assert row["sla_next_at"] == T0 + timedelta(hours=18)
