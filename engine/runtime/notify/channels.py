@@ -17,6 +17,7 @@ The payloads, signatures and reply meanings of each webhook format are described
 
 from __future__ import annotations
 
+import asyncio
 import ssl
 import time
 from types import TracebackType
@@ -43,6 +44,21 @@ def _tls_context(smtp: SmtpSettings | None) -> ssl.SSLContext | None:
         context.check_hostname = False
         context.verify_mode = ssl.CERT_NONE
     return context
+
+
+class _Smtp(aiosmtplib.SMTP):
+    """aiosmtplib's client, closing a connection it gives up on at once.
+
+    A session that failed (refused login, refused certificate, timeout) is closed with ``abort``:
+    a polite TLS shutdown needs another round trip the failed session will not wait for, and would
+    leave the socket open until the garbage collector finds it.
+    """
+
+    def close(self) -> None:
+        transport = self.transport
+        if isinstance(transport, asyncio.Transport) and not transport.is_closing():
+            transport.abort()
+        super().close()
 
 
 class Deliverer:
@@ -85,10 +101,7 @@ class Deliverer:
         assert message.to is not None  # build_email refuses a message without one
         where = f"e-mail {message.id} to {message.to} via {smtp.host}:{smtp.port}"
         try:
-            await aiosmtplib.send(
-                mail,
-                sender=envelope_sender(smtp),
-                recipients=[message.to.strip()],
+            client = _Smtp(
                 hostname=smtp.host,
                 port=smtp.port,
                 username=smtp.username,
@@ -99,6 +112,8 @@ class Deliverer:
                 tls_context=self._smtp_tls,
                 timeout=smtp.timeout,
             )
+            async with client:
+                await client.send_message(mail, sender=envelope_sender(smtp), recipients=[message.to.strip()])
         except Exception as exc:  # every failure is classified; cancellation (BaseException) passes
             failure = smtp_failure(exc, where, smtp.timeout)
             raise DeliveryError(scrub(failure.message, [smtp.password]), retryable=failure.retryable) from None
