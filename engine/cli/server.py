@@ -75,6 +75,30 @@ async def _work(definitions: Path, once: bool) -> int:
         await storage.close_database(engine)
 
 
+async def _rebuild(definitions: Path) -> int:
+    from datetime import UTC, datetime
+
+    from engine.runtime.slarebuild import rebuild_clocks
+
+    catalog = load_catalog(definitions)
+    engine = await storage.open_database()
+    try:
+        await storage.record_definition_version(catalog)
+        made = await rebuild_clocks(Catalogs(catalog), datetime.now(UTC))
+    finally:
+        await storage.close_database(engine)
+    print(f"sla: clocks for {made} unfinished tickets that had none")
+    return 0
+
+
+def _sla_rebuild(args: argparse.Namespace) -> int:
+    try:
+        return asyncio.run(_rebuild(_definitions(args)))
+    except (DefinitionsInvalid, storage.DatabaseConfigError) as exc:
+        print(f"gongdan: error: {exc}", file=sys.stderr)
+        return 1
+
+
 def _worker(args: argparse.Namespace) -> int:
     try:
         return asyncio.run(_work(_definitions(args), args.once))
@@ -124,6 +148,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--definitions", help="definition folder (default $GONGDAN_DEFINITIONS or ./definitions)")
     p.add_argument("--once", action="store_true", help="do one round and exit")
     p.set_defaults(handler=_worker)
+    sla = sub.add_parser("sla", help="SLA clocks").add_subparsers(dest="sla_command", metavar="COMMAND",
+                                                                 required=True)
+    p = sla.add_parser("rebuild", help="clocks for unfinished tickets raised before their type had them "
+                                       "(replayed from their history; past thresholds count as fired)")
+    p.add_argument("--definitions", help="definition folder (default $GONGDAN_DEFINITIONS or ./definitions)")
+    p.set_defaults(handler=_sla_rebuild)
     p = sub.add_parser("demo", help="create demo users (one per role) and demo tickets")
     p.add_argument("--definitions", help="definition folder (default $GONGDAN_DEFINITIONS or ./definitions)")
     p.set_defaults(handler=_demo)

@@ -113,8 +113,10 @@ def _events(
     *,
     catalog: Catalog | None = None,
     type_name: str = "",
+    at: datetime | None = None,
 ) -> list[storage.NewEvent]:
-    """Events to store; with ``catalog``, those a notification rule listens to get an outbox row."""
+    """Events to store at ``at`` (default: when written); with ``catalog``, those a notification rule
+    listens to get an outbox row."""
     return [
         storage.NewEvent(
             kind=e.kind,
@@ -123,6 +125,7 @@ def _events(
             to_state=to_state,
             data=dict(e.data),
             notify=catalog is not None and listened(catalog, type_name, e.kind, e.data, to_state),
+            at=at,
         )
         for e in events
     ]
@@ -242,7 +245,9 @@ class TicketService:
                 decision = await _route(plan.route, ids) if plan.route is not None else None
                 if decision is not None and decision.assignee and decision.assignee not in ids:
                     ids = await _user_ids([decision.assignee])
-                events = _events(plan.events, actor, to_state=plan.state, catalog=self.catalog, type_name=type_name)
+                at = self.now()
+                events = _events(plan.events, actor, to_state=plan.state, catalog=self.catalog, type_name=type_name,
+                                 at=at)
                 if decision is not None:
                     ev = assigned_event((None, decision.team), (None, decision.assignee))
                     if ev is not None:
@@ -252,9 +257,9 @@ class TicketService:
                                 actor_id=None,
                                 data={**ev.data, "rule": decision.rule_id, "strategy": decision.strategy},
                                 notify=listened(self.catalog, type_name, ev.kind, ev.data, None),
+                                at=at,
                             )
                         )
-                at = self.now()
                 clocks = slaclock.start(self.catalog, type_name, plan.priority, plan.state, at)
                 sla = slaclock.columns(self.catalog, type_name, plan.priority, clocks, created_at=at)
                 ticket = await storage.insert_ticket(
@@ -332,7 +337,7 @@ class TicketService:
                 resolved_at=changes.get("resolved_at", ticket.resolved_at),
             ))
             events = _events(plan.events, actor, plan.from_state, plan.to_state, catalog=catalog,
-                             type_name=ticket.type)
+                             type_name=ticket.type, at=now)
             team, assignee = ticket.team, ticket.assignee
             if plan.unassign:
                 assignee = None
@@ -344,7 +349,7 @@ class TicketService:
                 assignee = decision.assignee if decision.assignee is not None else (None if plan.unassign else assignee)
             ev = assigned_event((ticket.team, team), (ticket.assignee, assignee))
             if ev is not None:
-                events.append(storage.NewEvent(kind=ev.kind, actor_id=actor.id, data=dict(ev.data),
+                events.append(storage.NewEvent(kind=ev.kind, actor_id=actor.id, data=dict(ev.data), at=now,
                                                notify=listened(catalog, ticket.type, ev.kind, ev.data, None)))
                 ids = await _user_ids([assignee] if assignee else [])
                 changes["team"] = team
@@ -389,7 +394,7 @@ class TicketService:
                                            resolved_at=ticket.resolved_at))
             return await storage.update_ticket(
                 ticket.id, row_version or plan.row_version, changes,
-                _events(plan.events, actor, catalog=catalog, type_name=ticket.type),
+                _events(plan.events, actor, catalog=catalog, type_name=ticket.type, at=self.now()),
             )
 
     async def assign(
@@ -407,7 +412,7 @@ class TicketService:
             changes = {"team": plan.team, "assignee_id": ids.get(plan.assignee) if plan.assignee else None}
             return await storage.update_ticket(
                 ticket.id, row_version or plan.row_version, changes,
-                _events(plan.events, actor, catalog=catalog, type_name=ticket.type),
+                _events(plan.events, actor, catalog=catalog, type_name=ticket.type, at=self.now()),
             )
 
     async def comment(self, actor: Actor, ticket_id: int, body: str, *, internal: bool = False) -> int:
@@ -425,7 +430,7 @@ class TicketService:
                 .returning(Comment.id)
                 .run()
             )
-            await storage.append_events(ticket.id, _events(plan.events, actor, catalog=catalog,
+            await storage.append_events(ticket.id, _events(plan.events, actor, catalog=catalog, at=self.now(),
                                                            type_name=ticket.type))
             if responded and ticket.first_response_at is None:
                 now = self.now()
@@ -526,7 +531,8 @@ class TicketService:
                                            resolved_at=changes.get("resolved_at", ticket.resolved_at)))
             return await storage.update_ticket(
                 ticket.id, plan.row_version, changes,
-                _events(plan.events, actor, ticket.state, plan.to_state, catalog=catalog, type_name=ticket.type),
+                _events(plan.events, actor, ticket.state, plan.to_state, catalog=catalog, type_name=ticket.type,
+                        at=now),
             )
 
     async def events(self, actor: Actor, ticket_id: int) -> list[dict[str, Any]]:

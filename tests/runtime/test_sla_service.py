@@ -269,3 +269,47 @@ async def test_a_priority_change_moves_the_running_targets(db: Backend, catalog:
     assert row["resolution_due_at"] == T0 + timedelta(hours=24)  # urgent: 24h from the same start
     assert row["response_due_at"] == T0 + timedelta(hours=24)  # one duration for every priority
     assert row["sla_next_at"] == T0 + timedelta(hours=18)
+
+
+async def test_rebuild_replays_the_history_of_tickets_without_clocks(db: Backend, catalog: Catalog,
+                                                                     clock: Clock) -> None:
+    from engine.runtime.slarebuild import rebuild_clocks
+    from engine.runtime.storage.sql import fetch
+
+    people = await _people()
+    service = TicketService(Catalogs(catalog), clock=clock)
+    ticket, _ = await service.create(people["customer"], "after_sales", "升级前的工单", AFTER_SALES)
+    await service.assign(people["aslead"], ticket.id, assignee="agent", team="after_sales")
+    clock.at = T0 + timedelta(hours=2)
+    await service.transition(people["agent"], ticket.id, "start")
+    clock.at = T0 + timedelta(hours=10)
+    await service.transition(people["agent"], ticket.id, "ask_customer", comment="请提供订单截图")
+    clock.at = T0 + timedelta(hours=30)
+    await service.transition(people["customer"], ticket.id, "customer_replied")
+    expected = await _row(ticket.id)
+    # as a ticket raised before SLA clocks existed: no clocks, no due times, no sweep row
+    await Ticket.update({Ticket.sla: {}, Ticket.response_due_at: None, Ticket.resolution_due_at: None}).where(
+        Ticket.id == ticket.id).run()
+    await fetch("DELETE FROM sla_due WHERE ticket_id = {}", ticket.id)
+    # the customer's 20 hours are a pause: the resolution warning (74h) and breach (92h) are ahead
+    assert await rebuild_clocks(Catalogs(catalog), T0 + timedelta(hours=50)) == 1
+    row = await _row(ticket.id)
+    for column in ("response_due_at", "resolution_due_at", "sla_next_at", "first_response_seconds"):
+        assert row[column] == expected[column], column
+    assert await rebuild_clocks(Catalogs(catalog), T0 + timedelta(hours=50)) == 0  # once
+
+
+async def test_rebuild_marks_what_passed_before_it_as_fired_without_events(db: Backend, catalog: Catalog,
+                                                                          clock: Clock) -> None:
+    from engine.runtime.slarebuild import rebuild_clocks
+
+    people = await _people()
+    service = TicketService(Catalogs(catalog), clock=clock)
+    ticket, _ = await service.create(people["customer"], "after_sales", "无人答复", AFTER_SALES)
+    await Ticket.update({Ticket.sla: {}}).where(Ticket.id == ticket.id).run()
+    assert await rebuild_clocks(Catalogs(catalog), T0 + timedelta(hours=30)) == 1
+    row = await _row(ticket.id)
+    assert row["response_due_at"] == T0 + timedelta(hours=24)  # still overdue in lists
+    assert row["sla_next_at"] == T0 + timedelta(hours=54)  # the resolution warning is still ahead
+    assert (await sweep(Catalogs(catalog), T0 + timedelta(hours=31))).tickets == 0
+    assert await _events(ticket.id, "sla_warning", "sla_breached") == []
