@@ -128,7 +128,7 @@ class Outbox:
         postgres = storage.is_postgres()
         pending = await fetch(
             "SELECT id, ticket_id, event_id FROM notification_outbox WHERE status = 'pending' "
-            "AND row_kind = 'event' ORDER BY id LIMIT {}", limit)
+            "AND row_kind = 'event' ORDER BY next_attempt_at, id LIMIT {}", limit)
         if not pending:
             return 0
         event_ids = [r["event_id"] for r in pending]
