@@ -249,10 +249,13 @@ class Server:
             self.proc.wait(timeout=10)
 
 
-def gongdan_server(url: str, port: int, data_dir: Path, log_file: Path) -> Server:
+def gongdan_server(url: str, port: int, data_dir: Path, log_file: Path, worker: bool = False) -> Server:
+    """``gongdan serve`` on ``url``; without ``worker`` its background worker is off (GONGDAN_WORKER=0), as
+    when notifications are delivered by a ``gongdan worker`` process of their own."""
     cmd = [*gongdan_command(), "serve", "--host", "127.0.0.1", "--port", str(port), "--definitions",
            str(DEFINITIONS), "--log-level", "warning", "--no-access-log"]
-    return Server(cmd, {"DATABASE_URL": url, "GONGDAN_DATA_DIR": str(data_dir)}, port, log_file)
+    env = {"DATABASE_URL": url, "GONGDAN_DATA_DIR": str(data_dir), "GONGDAN_WORKER": "1" if worker else "0"}
+    return Server(cmd, env, port, log_file)
 
 
 def bare_server(port: int, log_file: Path) -> Server:
@@ -279,6 +282,34 @@ def wrk(port: int, data: Path, seconds: int, threads: int, connections: int, log
     if proc.stderr.strip():
         log("wrk: " + proc.stderr.strip().replace("\n", " | ")[:600])
     return result
+
+
+_TICK = os.sysconf("SC_CLK_TCK")
+
+
+def process_cpu(pid: int) -> float:
+    """CPU seconds (user + system) a process has used so far (Linux /proc)."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as f:
+            fields = f.read().rpartition(")")[2].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / _TICK  # utime, stime
+
+
+def database_cpu() -> float:
+    """CPU seconds used so far by the PostgreSQL server's processes on this machine (0 without one)."""
+    total = 0.0
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/comm", encoding="ascii") as f:
+                    if f.read().strip() != "postgres":
+                        continue
+            except OSError:
+                continue
+            total += process_cpu(int(entry))
+    return total
 
 
 def _cpu_times() -> tuple[int, int]:
@@ -388,7 +419,8 @@ def _short(frame: str) -> str:
 # ---------------------------------------------------------------------------------------------
 
 def medians(runs: list[dict[str, Any]]) -> dict[str, Any]:
-    keys = ("rps", "p50_ms", "p90_ms", "p95_ms", "p99_ms", "mean_ms", "max_ms")
+    keys = ("rps", "p50_ms", "p90_ms", "p95_ms", "p99_ms", "mean_ms", "max_ms", "server_cpu_ms_per_request",
+            "database_cpu_ms_per_request")
     out: dict[str, Any] = {k: round(statistics.median(r[k] for r in runs), 2) for k in keys}
     out["non2xx"] = [r["non2xx"] for r in runs]
     out["socket_errors"] = [r["socket_errors"] for r in runs]
@@ -415,7 +447,11 @@ def run_scenario(name: str, start: Any, data: Path, args: argparse.Namespace, lo
                 spy_seconds = max(5, args.duration - 4)
                 spy = profile(server.pid, spy_seconds, out)
                 time.sleep(1)
+            cpu0 = process_cpu(server.pid), database_cpu()
             r = wrk(server.port, data, args.duration, args.threads, args.connections, log)
+            cpu1 = process_cpu(server.pid), database_cpu()
+            r["server_cpu_ms_per_request"] = round(1000 * (cpu1[0] - cpu0[0]) / max(r["requests"], 1), 3)
+            r["database_cpu_ms_per_request"] = round(1000 * (cpu1[1] - cpu0[1]) / max(r["requests"], 1), 3)
             r["background_cpu"] = round(quiet, 3)
             r["code"] = state
             if spy is not None:
@@ -426,7 +462,9 @@ def run_scenario(name: str, start: Any, data: Path, args: argparse.Namespace, lo
             continue
         runs.append(r)
         log(f"{name} run {i + 1}: {r['rps']:8.1f} req/s  p50 {r['p50_ms']:.1f}  p90 {r['p90_ms']:.1f}  "
-            f"p95 {r['p95_ms']:.1f}  p99 {r['p99_ms']:.1f} ms  non-2xx {r['non2xx']}  socket errors "
+            f"p95 {r['p95_ms']:.1f}  p99 {r['p99_ms']:.1f} ms  CPU per request: server "
+            f"{r['server_cpu_ms_per_request']:.3f} ms, PostgreSQL {r['database_cpu_ms_per_request']:.3f} ms  "
+            f"non-2xx {r['non2xx']}  socket errors "
             f"{r['socket_errors']}  (other load before: {100 * r['background_cpu']:.0f}%, {r['code']['commit']}"
             f"{'+' + str(len(r['code']['uncommitted'])) + ' changed' if r['code']['uncommitted'] else ''})")
     return {"runs": runs, "median": medians(runs), "profile": prof}
@@ -446,6 +484,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--port", type=int, default=8765)
+    parser.add_argument("--worker", action="store_true",
+                        help="run the background worker inside the server (default: off, the server alone)")
     parser.add_argument("--profile", action="store_true", help="one extra run per scenario under py-spy")
     parser.add_argument("--fresh-each-run", action=argparse.BooleanOptionalAction, default=True,
                         help="create: a new database for every run (default) or one for all runs")
@@ -484,7 +524,8 @@ def main(argv: list[str] | None = None) -> int:
 
     if "create" in scenarios:
         results["scenarios"]["create"] = run_scenario(
-            "create", lambda: gongdan_server(create_url, args.port, data_dir, server_log), Path(), args, log,
+            "create", lambda: gongdan_server(create_url, args.port, data_dir, server_log, args.worker), Path(), args,
+            log,
             fresh=lambda: create_data(create_url, True, "create"))
         if "bare" in results["scenarios"]:
             bare = results["scenarios"]["bare"]["median"]["rps"]
@@ -500,15 +541,18 @@ def main(argv: list[str] | None = None) -> int:
             data = write_wrk_data(OUT / f"wrk-list-{args.engine}.lua", items)
         if "list" in scenarios:
             results["scenarios"]["list"] = run_scenario(
-                "list", lambda: gongdan_server(big_url, args.port, data_dir, server_log), data, args, log)
+                "list", lambda: gongdan_server(big_url, args.port, data_dir, server_log, args.worker), data, args,
+                log)
         if "list-c1" in scenarios:
             args_c1 = argparse.Namespace(**{**vars(args), "threads": 1, "connections": 1, "profile": False})
             results["scenarios"]["list-c1"] = run_scenario(
-                "list-c1", lambda: gongdan_server(big_url, args.port, data_dir, server_log), data, args_c1, log)
+                "list-c1", lambda: gongdan_server(big_url, args.port, data_dir, server_log, args.worker), data,
+                args_c1, log)
         if "create-1m" in scenarios:
             args_1m = argparse.Namespace(**{**vars(args), "fresh_each_run": False})
             results["scenarios"]["create-1m"] = run_scenario(
-                "create-1m", lambda: gongdan_server(big_url, args.port, data_dir, server_log), Path(), args_1m, log,
+                "create-1m", lambda: gongdan_server(big_url, args.port, data_dir, server_log, args.worker), Path(),
+                args_1m, log,
                 fresh=lambda: create_data(big_url, False, "create-1m"))
 
     out = OUT / f"load-{args.engine}.json"
@@ -518,13 +562,16 @@ def main(argv: list[str] | None = None) -> int:
                                 **results["scenarios"]}
     out.write_text(json.dumps(results, indent=2, ensure_ascii=False), encoding="utf-8")
     print()
-    print(f"{'scenario':<12} {'req/s':>9} {'p50':>8} {'p90':>8} {'p95':>8} {'p99':>8}  non-2xx   target")
+    print(f"{'scenario':<12} {'req/s':>9} {'p50':>8} {'p90':>8} {'p95':>8} {'p99':>8}  {'CPU/req':>8} {'DB/req':>8}"
+          "  non-2xx   target")
     for name, res in results["scenarios"].items():
         m = res["median"]
         target = TARGETS.get((name, args.engine), "")
         extra = f"  ({100 * res['share_of_bare']:.0f}% of bare)" if "share_of_bare" in res else ""
         print(f"{name:<12} {m['rps']:9.1f} {m['p50_ms']:7.1f}ms {m['p90_ms']:7.1f}ms {m['p95_ms']:7.1f}ms "
-              f"{m['p99_ms']:7.1f}ms  {sum(m['non2xx']):>7}   {target}{extra}")
+              f"{m['p99_ms']:7.1f}ms  {m.get('server_cpu_ms_per_request', 0):6.3f}ms "
+              f"{m.get('database_cpu_ms_per_request', 0):6.3f}ms"
+              f"  {sum(m['non2xx']):>7}   {target}{extra}")
     print(f"\nmedians of {args.runs} runs of {args.duration} s, wrk -t{args.threads} -c{args.connections}; "
           f"details in {out}")
     for name, res in results["scenarios"].items():

@@ -24,6 +24,7 @@ from . import problems
 from .api import ROUTES
 from .pages import PAGE_ROUTES, html_error
 from .problems import EXCEPTION_HANDLERS
+from .turns import TakeTurns
 
 __all__ = ["DefinitionsInvalid", "create_app", "load_catalog"]
 
@@ -82,6 +83,7 @@ def create_app(definitions: Path | Catalog, database_url: str | None = None, *, 
         on_startup=[start],
         on_shutdown=[stop],
         exception_handlers=EXCEPTION_HANDLERS,
+        middleware=[TakeTurns],
         openapi_config=OpenAPIConfig(
             title="Gongdan", version="1.0.0", description="Work orders: raise, assign, handle, archive."
         ),
