@@ -7,10 +7,8 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
-import jsonschema
-
 from .conditions import Cond, evaluate
-from .formschema import FieldError, human_errors, type_schema
+from .formschema import FieldError, FieldValidator, type_schema
 from .kinds.channel import ChannelSpec
 from .kinds.flow import CLOSING, Approval, FlowSpec, RoutingRule, State, Transition
 from .kinds.notification import STATE_EVENTS, Rule
@@ -116,7 +114,7 @@ class CompiledType:
     conditions: Mapping[str, tuple[Cond | None, Cond | None]]  # field -> (visible_when, required_when)
     teams: tuple[str, ...]
     org_units: tuple[str, ...]
-    _validators: dict[tuple[str, str, tuple[str, ...]], jsonschema.Draft202012Validator] = field(
+    _validators: dict[tuple[str, str, tuple[str, ...]], FieldValidator] = field(
         default_factory=dict, repr=False, compare=False
     )
 
@@ -141,9 +139,9 @@ class CompiledType:
         key = (state or self.flow.initial, priority or self.spec.default_priority, tuple(require))
         validator = self._validators.get(key)
         if validator is None:
-            validator = jsonschema.Draft202012Validator(self.schema(*key[:2], require=key[2]))
+            validator = FieldValidator(self.schema(*key[:2], require=key[2]))
             self._validators[key] = validator  # a cache of derived data; the type itself never changes
-        return human_errors(validator.iter_errors(dict(data)))
+        return validator.errors(data)
 
     def visible(self, field_id: str, values: Mapping[str, Any]) -> bool:
         cond = self.conditions.get(field_id, (None, None))[0]

@@ -5,14 +5,17 @@ This is the one validation path the API and the generated forms share.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
+
+import fastjsonschema
+import jsonschema
 
 from .conditions import Cond, to_json_schema
 from .kinds.ticket_type import Field, option_values
 from .model import label_text
 
-__all__ = ["FieldError", "field_schema", "human_errors", "type_schema"]
+__all__ = ["FieldError", "FieldValidator", "field_schema", "human_errors", "type_schema"]
 
 EMAIL = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
 PHONE = r"^\+?[0-9][0-9 ()-]{4,19}$"
@@ -191,3 +194,29 @@ def human_errors(errors: Any, prefix: str = "fields") -> list[FieldError]:
         else:
             out.append(FieldError(path, e.message))
     return sorted(set(out))
+
+
+class FieldValidator:
+    """Checks field data against one schema: every problem, in the words of :func:`human_errors`.
+
+    Most data is valid, and proving that is the hot path of every create and every step: the
+    schema is also compiled to Python code (fastjsonschema, ~2 µs a ticket instead of ~40 µs).
+    The compiled check only ever answers "valid" or "look closer": formats are not checked and
+    its patterns end at ``\\Z``, so it accepts no data that jsonschema rejects (a test compares
+    the two on generated data). Whenever it objects, or fails in any way, jsonschema decides and
+    words every error.
+    """
+
+    def __init__(self, schema: Mapping[str, Any]) -> None:
+        self.full = jsonschema.Draft202012Validator(dict(schema))
+        self.fast: Callable[[Any], Any] = fastjsonschema.compile(
+            dict(schema), use_default=False, use_formats=False)
+
+    def errors(self, data: Mapping[str, Any]) -> list[FieldError]:
+        """Every problem with ``data`` as (path, message); empty when it is valid."""
+        value = dict(data)
+        try:
+            self.fast(value)
+        except Exception:  # invalid, or something only the full check may accept
+            return human_errors(self.full.iter_errors(value))
+        return []

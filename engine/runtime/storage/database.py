@@ -91,9 +91,12 @@ def engine_for_url(url: str, *, pooled: bool = False) -> AnyEngine:
         parts = urlsplit(url)
         if not parts.hostname and not parts.path.strip("/"):
             raise DatabaseConfigError(f"{describe(url)}: no host or database name")
-        # Plans for the values at hand: after five executions of a prepared statement PostgreSQL
-        # may switch to a generic plan that cannot see how selective a search phrase is.
-        return _Postgres(config={"dsn": url, "server_settings": {"plan_cache_mode": "force_custom_plan"}})
+        # Prepared statements keep PostgreSQL's default plan caching: after five executions a
+        # statement may run on a generic plan instead of being planned again for every call (the
+        # create statement: planning cost more than the insert itself). The few reads whose best
+        # plan depends on the values (a search phrase, a person's queue, a report's range) ask for
+        # a plan of their own: sql.fetch_rows(..., plan_per_call=True).
+        return _Postgres(config={"dsn": url})
     if scheme == "sqlite":
         path = _sqlite_path(url)
         try:

@@ -10,6 +10,7 @@ from typing import Any
 from engine.runtime.model import Actor
 
 from .database import is_postgres
+from .sql import fetch
 from .tables import TeamMember, User, UserRole
 
 __all__ = ["RouteCandidate", "find_users", "load_actors", "route_candidates", "select_actors"]
@@ -95,7 +96,7 @@ async def route_candidates(*, roles: Sequence[str] = (), team: str | None = None
         "(SELECT max(k.id) FROM tickets k WHERE k.assignee_id = u.id) AS last_assigned "
         f"FROM users u WHERE {' AND '.join(where)} ORDER BY u.id"
     )
-    rows = await User.raw(sql, *args).run()
+    rows = await fetch(sql, *args)  # every create routes: the plain statement, not a Piccolo query
     return [RouteCandidate(int(r["id"]), r["username"], int(r["open_count"]), int(r["last_assigned"] or 0))
             for r in rows]
 

@@ -491,7 +491,11 @@ async def list_tickets(rules: ScopeRules, filt: TicketFilter | None = None, *, l
     order = f"{sort_key} {direction}" + ("" if column == "id" else f", tickets.id {direction}")
     where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
     sql = f"{_list_select(postgres)}{where} ORDER BY {order} LIMIT {{}}"
-    rows = await fetch_rows(sql, *args, limit + 1)
+    # How many rows a search phrase, a person or a time range keeps varies by orders of magnitude
+    # with the value: such lists are planned for their values on PostgreSQL (a scope alone is not).
+    varies = bool(filt.q and filt.q.strip()) or filt.assignee is not None or filt.requester is not None or bool(
+        filt.created_from or filt.created_to or filt.sla)
+    rows = await fetch_rows(sql, *args, limit + 1, plan_per_call=varies)
     page = [_list_snapshot(row) for row in rows[:limit]]
     if len(rows) <= limit:
         return page, None

@@ -217,7 +217,7 @@ async def report_groups(plan: ReportPlan) -> Groups:
              *(f"p{p}_{column}" for column, percentiles in plan.percentiles.items() for p in percentiles)]
     sql, args = report_sql(plan, is_postgres())
     groups: dict[tuple[Any, ...], dict[str, Any]] = {}
-    for row in await fetch_rows(sql, *args):
+    for row in await fetch_rows(sql, *args, plan_per_call=True):  # a day's range or a year's: plans differ
         # a week or month that began before the range is one group in SQL too: keys stay unique
         key = tuple(d.bucket_of(v) if d.source == "time" else _key(v) for d, v in zip(plan.dimensions, row[:dims],
                                                                                      strict=True))

@@ -62,19 +62,41 @@ async def fetch(sql: str, *args: Any) -> Sequence[Mapping[str, Any]]:
     return await engine._run_in_new_connection(query, list(args))  # type: ignore[no-any-return]
 
 
-async def fetch_rows(sql: str, *args: Any) -> Sequence[Sequence[Any]]:
+async def fetch_rows(sql: str, *args: Any, plan_per_call: bool = False) -> Sequence[Sequence[Any]]:
     """Rows of one read outside a transaction, by position, as cheaply as the engine gives them.
 
     PostgreSQL: asyncpg records (typed values). The server's SQLite engine: tuples of SQLite's own
     values (timestamps and JSON as text). Other SQLite engines: Piccolo's converted values.
+
+    ``plan_per_call``: PostgreSQL plans the statement for these values, never with the generic plan
+    it may keep for a prepared statement after five runs — for reads whose best plan depends on
+    how selective the values are (a search phrase, one person's tickets, a report's range).
     """
     engine = current_engine()
     if isinstance(engine, PooledSQLiteEngine) and engine.current_transaction.get() is None:
         return await engine.fetch_plain(compile_sql(sql, False), args)
+    if plan_per_call and isinstance(engine, PostgresEngine):
+        return await _fetch_custom_plan(engine, compile_sql(sql, True), args)
     rows = await fetch(sql, *args)
     if isinstance(engine, PostgresEngine):
         return rows  # type: ignore[return-value]
     return [tuple(r.values()) for r in rows]
+
+
+_CUSTOM_PLAN = "SET LOCAL plan_cache_mode = force_custom_plan"
+
+
+async def _fetch_custom_plan(engine: PostgresEngine, query: str, args: Sequence[Any]) -> Sequence[Sequence[Any]]:
+    """One read planned for its values: the setting lasts until the end of the (read) transaction."""
+    current = engine.current_transaction.get()
+    if current is not None:
+        await current.connection.execute(_CUSTOM_PLAN)
+        return await current.connection.fetch(query, *args)  # type: ignore[no-any-return]
+    if engine.pool is None:  # a new connection plans its first runs of a statement for their values
+        return await engine._run_in_new_connection(query, list(args))  # type: ignore[no-any-return]
+    async with engine.pool.acquire() as conn, conn.transaction(readonly=True):
+        await conn.execute(_CUSTOM_PLAN)
+        return await conn.fetch(query, *args)  # type: ignore[no-any-return]
 
 
 async def execute_many(sql: str, rows: Sequence[Sequence[Any]]) -> int:

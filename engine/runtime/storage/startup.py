@@ -30,8 +30,8 @@ async def _keep_session(connection: Any) -> None:
     asyncpg rolls back a transaction left open and drops listeners on every release, and by
     default also sends ``SELECT pg_advisory_unlock_all(); CLOSE ALL; UNLISTEN *; RESET ALL`` —
     one more round trip per query outside a transaction. Gongdan never changes session state:
-    no ``SET``, no session advisory locks (migrations take a transaction lock), no ``LISTEN``,
-    no cursors outside a transaction.
+    no ``SET`` (only ``SET LOCAL``, which ends with its transaction), no session advisory locks
+    (migrations take a transaction lock), no ``LISTEN``, no cursors outside a transaction.
     """
 
 
