@@ -38,6 +38,7 @@ from .conftest import Backend
 
 # the module, not the function the package exports under the same name
 transaction_module = importlib.import_module("engine.runtime.storage.transaction")
+pg_batch_module = importlib.import_module("engine.runtime.storage.pg_batch")
 
 pytestmark = pytest.mark.anyio
 
@@ -275,6 +276,50 @@ async def test_concurrent_write_transactions_commit_together_and_fail_alone(
         assert all(r["number"] == f"GD-{r['id']:06d}" for r in rows)
         assert await TicketEvent.count().run() == 7
         assert len(await ticket_select().where(search_clause("冲床漏油")).run()) == 7
+    finally:
+        await close_database(engine)
+        configure(db.url)
+
+
+async def test_plain_creates_share_a_transaction_and_fail_alone(db: Backend, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Creates outside a transaction on the server's PostgreSQL pool run as one pipelined batch with
+    one COMMIT; a statement that fails writes nothing and fails only its caller (on SQLite each
+    create is its own write transaction)."""
+    ann, tom, _ = await _people()
+    batches: list[int] = []
+    original = pg_batch_module._run
+
+    async def counting_run(engine: Any, sql: str, rows: list[Any]) -> Any:
+        batches.append(len(rows))
+        return await original(engine, sql, rows)
+
+    monkeypatch.setattr(pg_batch_module, "_run", counting_run)
+    engine = await open_database(db.url)
+    try:
+        async def create(i: int) -> int:
+            requester = 2**31 - 1 if i == 5 else ann.id  # nobody: the foreign key refuses it
+            t = await insert_ticket(_new(requester, f"冲床漏油 {i}", assignee_id=tom.id if i % 2 else None),
+                                    [NewEvent("created", ann.id), NewEvent("assigned", None)])
+            return t.id
+
+        results = await asyncio.gather(*[create(i) for i in range(12)], return_exceptions=True)
+        assert is_foreign_key_violation(results[5]), results[5]
+        ids = [r for r in results if isinstance(r, int)]
+        assert len(ids) == 11 == len(set(ids))
+        if db.name == "postgres":
+            assert batches == [12]  # one batch, rolled back for the bad statement, then one by one
+        rows = await Ticket.select(Ticket.id, Ticket.number, Ticket.title).order_by(Ticket.id).run()
+        assert [r["id"] for r in rows] == sorted(ids)
+        assert all(r["number"] == f"GD-{r['id']:06d}" for r in rows)
+        assert sorted(r["title"] for r in rows) == sorted(f"冲床漏油 {i}" for i in range(12) if i != 5)
+        assert await TicketEvent.count().run() == 22
+        assert await open_ticket_counts([tom.id]) == {tom.id: 5}  # 1, 3, 7, 9, 11
+
+        batches.clear()
+        ids = await asyncio.gather(*[create(i) for i in range(20) if i != 5])
+        assert len(set(ids)) == 19
+        if db.name == "postgres":
+            assert batches == [19]
     finally:
         await close_database(engine)
         configure(db.url)

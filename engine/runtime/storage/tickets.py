@@ -21,6 +21,7 @@ from engine.schema.kinds.flow import CLOSING
 
 from .database import is_postgres
 from .integrity import is_unique_violation
+from .pg_batch import fetch_one_batched
 from .search import search_text_for
 from .sql import fetch, sqlite_time
 from .tables import Approval, IdempotencyKey, Ticket
@@ -289,9 +290,10 @@ async def _insert_row(new: NewTicket, now: datetime, events: Sequence[NewEvent])
         rows = _event_rows(events, now)
         columns = [list(c) for c in zip(*rows, strict=True)] if rows else [[]] * 6
         notify = sorted({e.kind for e in events if e.notify})
-        inserted = await fetch(_PG_INSERT, search, suffix, *values, *columns, notify, new.sla_next_at,
-                               new.sla_next_at)
-        return int(inserted[0]["id"])
+        row = await fetch_one_batched(
+            _PG_INSERT, (search, suffix, *values, *columns, notify, new.sla_next_at, new.sla_next_at),
+            order=new.assignee_id or 0)
+        return int(row["id"])
     values = (
         new.type, new.title, new.state, new.state_category, new.priority, new.requester_id,
         new.assignee_id, new.team, new.org_unit, sqlite_time(now), sqlite_time(now),
