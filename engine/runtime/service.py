@@ -198,12 +198,15 @@ class TicketService:
             raise NotFound(f"ticket {ticket_id} not found")
         return ticket
 
-    async def view(self, actor: Actor, ticket: TicketSnapshot) -> dict[str, Any]:
-        """What the actor may see of a ticket: masked fields and the transitions open to them now."""
+    async def view(self, actor: Actor, ticket: TicketSnapshot, *, listed: bool = False) -> dict[str, Any]:
+        """What the actor may see of a ticket: masked fields and the transitions open to them now.
+
+        ``listed``: the ticket comes from a list in the actor's scope (visible by construction).
+        """
         catalog = await self.catalogs.for_ticket(ticket)
         return {
             "fields": mask_fields(catalog, actor, ticket.type, ticket.fields, requester=ticket.requester),
-            "transitions": [t.id for t in available_transitions(catalog, actor, ticket)],
+            "transitions": [t.id for t in available_transitions(catalog, actor, ticket, visible=listed)],
         }
 
     async def sla_status(self, ticket: TicketSnapshot) -> list[dict[str, Any]]:

@@ -222,7 +222,7 @@ class TicketsController(Controller):
             sla=sla or None,
         )
         rows, nxt = await list_tickets(scope_rules(svc.catalog, actor), filt, limit=limit, cursor=cursor)
-        items = [ticket_json(t, await svc.view(actor, t)) for t in rows]
+        items = [ticket_json(t, await svc.view(actor, t, listed=True)) for t in rows]
         return {"items": items, "next_cursor": nxt}
 
     @get("/{ticket_id:int}")

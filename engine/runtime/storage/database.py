@@ -95,8 +95,9 @@ def engine_for_url(url: str, *, pooled: bool = False) -> AnyEngine:
         # statement may run on a generic plan instead of being planned again for every call (the
         # create statement: planning cost more than the insert itself). The few reads whose best
         # plan depends on the values (a search phrase, a person's queue, a report's range) ask for
-        # a plan of their own: sql.fetch_rows(..., plan_per_call=True).
-        return _Postgres(config={"dsn": url})
+        # a plan of their own: sql.fetch_rows(..., plan_per_call=True). No JIT: Gongdan's statements
+        # are short, and a generic plan costed too high was JIT-compiled on every run (~280 ms).
+        return _Postgres(config={"dsn": url, "server_settings": {"jit": "off"}})
     if scheme == "sqlite":
         path = _sqlite_path(url)
         try:
