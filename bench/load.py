@@ -25,7 +25,9 @@ Scenarios (``--scenarios``, default all, each run ``--runs`` times, medians repo
 
 wrk: 2 threads, 16 connections, ``--duration`` seconds (default 20) after a 3 s warm-up,
 ``--latency``; bench/wrk/report.lua adds p95 and the non-2xx count. The server is
-``gongdan serve --log-level warning --no-access-log``. Results go to
+``gongdan serve --log-level warning --no-access-log`` without its background worker
+(``GONGDAN_WORKER=0``; ``--worker`` runs it inside the server). Every run also records the CPU
+time the server process and the PostgreSQL server's processes used per request answered. Results go to
 ``bench/out/load-<engine>.json``; ``--profile`` adds one more run per scenario under
 ``py-spy record`` and prints the top functions (self and total time).
 """

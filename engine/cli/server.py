@@ -19,7 +19,8 @@ from engine.web.app import DefinitionsInvalid, load_catalog
 
 __all__ = ["register"]
 
-GC_YOUNG_THRESHOLD = int(os.environ.get("GONGDAN_GC_THRESHOLD", "20000"))
+# Allocations between two collections of the youngest generation (Python's default: 700).
+GC_YOUNG_THRESHOLD = 20_000
 
 
 def _definitions(args: argparse.Namespace) -> Path:

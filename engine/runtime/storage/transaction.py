@@ -12,7 +12,7 @@ own, and one COMMIT ends them all:
   so a failing request undoes only its own writes;
 - the first request of a group schedules the commit; it waits while requests keep joining (two
   turns of the event loop without a new member, 4 ms or 64 members at most: see
-  :func:`_commit_soon`);
+  :mod:`.arrivals`);
 - every request waits for that COMMIT before :func:`transaction` returns: nothing is reported as
   done before it is durable (to the same degree as any commit: WAL, ``synchronous=NORMAL``). If
   the COMMIT fails, every request of the group gets the error.
@@ -31,6 +31,7 @@ from typing import Any
 
 from piccolo.engine.sqlite import SQLiteEngine, TransactionType
 
+from .arrivals import while_joining
 from .database import current_engine
 from .search import INDEX_NEW_TICKETS, NEW_TICKETS_PENDING
 from .sqlite_pool import PooledSQLiteEngine, SyncConnection
@@ -94,11 +95,6 @@ class _Writer:
         self.group: _Group | None = None
 
 
-# A group commits once two turns of the event loop pass without a new member, and at the latest
-# after _GROUP_WAIT seconds or _GROUP_MAX members.
-_GROUP_WAIT = 0.004
-_GROUP_MAX = 64
-
 # (database path, event loop) -> writer state; tests run several loops and engines in one process.
 _WRITERS: dict[tuple[str, int], _Writer] = {}
 
@@ -128,21 +124,8 @@ async def _open_group(engine: PooledSQLiteEngine, writer: _Writer) -> _Group:
 
 
 async def _commit_soon(writer: _Writer, group: _Group) -> None:
-    """Commit the group once the requests on their way have joined it.
-
-    A request that arrives while a group is open needs two turns of the loop to join: one to be
-    read and parsed, one to run up to its write (requests take turns, see engine.web.turns). As
-    long as members keep coming the commit waits, so under load a group holds most of the
-    requests in flight (a commit and a search-index step for ~15 tickets instead of ~4); an idle
-    server commits a lone request after two empty turns.
-    """
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + _GROUP_WAIT
-    seen, quiet = group.savepoints, 0
-    while quiet < 2 and group.savepoints < _GROUP_MAX and loop.time() < deadline:
-        await asyncio.sleep(0)
-        quiet = quiet + 1 if group.savepoints == seen else 0
-        seen = group.savepoints
+    """Commit the group once the requests on their way have joined it (see :mod:`.arrivals`)."""
+    await while_joining(lambda: group.savepoints)
     async with writer.lock:
         if writer.group is group:
             writer.group = None

@@ -25,25 +25,23 @@ OLD = "tickets_created_at_id"
 OLD_TARGET = "tickets (created_at, id)"
 
 
-async def _forwards() -> None:
+async def _swap(make: str, target: str, drop: str) -> None:
     engine = engine_finder()
     assert engine is not None
     if engine.engine_type != "sqlite":
         return
-    await engine.run_ddl(f"CREATE INDEX IF NOT EXISTS {NEW} ON {NEW_TARGET}")
-    await engine.run_ddl(f"DROP INDEX IF EXISTS {OLD}")
-    # The list's plan depends on statistics (see docs/benchmarks.md): give the new index its own.
-    await engine.run_ddl(f"ANALYZE {NEW}")
+    await engine.run_ddl(f"CREATE INDEX IF NOT EXISTS {make} ON {target}")
+    await engine.run_ddl(f"DROP INDEX IF EXISTS {drop}")
+    # The list's plan depends on statistics (see docs/benchmarks.md): give the index its own.
+    await engine.run_ddl(f"ANALYZE {make}")
+
+
+async def _forwards() -> None:
+    await _swap(NEW, NEW_TARGET, OLD)
 
 
 async def _backwards() -> None:
-    engine = engine_finder()
-    assert engine is not None
-    if engine.engine_type != "sqlite":
-        return
-    await engine.run_ddl(f"CREATE INDEX IF NOT EXISTS {OLD} ON {OLD_TARGET}")
-    await engine.run_ddl(f"DROP INDEX IF EXISTS {NEW}")
-    await engine.run_ddl(f"ANALYZE {OLD}")
+    await _swap(OLD, OLD_TARGET, NEW)
 
 
 async def forwards() -> MigrationManager:
