@@ -119,7 +119,7 @@ class _Statement:
 # rather than read() calls. SQLite's default cache is 2 MB: with 1,000,000 tickets a create
 # touches index pages all over the file (by assignee, org unit, type, team…), and a list walks a
 # few hundred index entries; both then read most pages back from the operating system.
-CACHE_KIB = 16384  # per connection; the pool keeps at most 16 open
+CACHE_KIB = 16384  # per connection; the pool keeps at most 16 idle (8 for writes, 8 for reads)
 MMAP_BYTES = 1 << 30
 
 
