@@ -85,9 +85,13 @@ async def resolve_party(lookup: PartyLookup) -> list[Actor]:
     return []
 
 
-async def _route(request: RouteRequest, known: dict[str, int] | None = None) -> RouteDecision:
-    """Where a ticket goes: the candidates, their loads and last assignments come from one query."""
+async def _route(request: RouteRequest, claims: storage.Claims, known: dict[str, int] | None = None) -> RouteDecision:
+    """Where a ticket goes: the candidates, their loads and last assignments come from one query.
+
+    The chosen user is added to ``claims`` before anything else runs, so that the routing of a
+    concurrent write counts this assignment (see storage.inflight)."""
     candidates: list[Candidate] = []
+    ids: dict[str, int] = {}
     lookup = request.candidates
     if request.needs_candidates and not lookup.nobody:
         roles = sorted(lookup.roles)
@@ -99,10 +103,14 @@ async def _route(request: RouteRequest, known: dict[str, int] | None = None) -> 
             found = await storage.route_candidates(roles=roles, team=lookup.team, org_units=units, usernames=users)
             if found:
                 candidates = [Candidate(c.username, c.open_count, c.last_assigned or None) for c in found]
+                ids = {c.username: c.id for c in found}
                 if known is not None:  # the caller needs the chosen user's id: it is here already
-                    known.update({c.username: c.id for c in found})
+                    known.update(ids)
                 break
-    return decide_route(request, candidates)
+    decision = decide_route(request, candidates)
+    if decision.assignee is not None and decision.assignee in ids:
+        claims.add(ids[decision.assignee])
+    return decision
 
 
 def _events(
@@ -243,9 +251,9 @@ class TicketService:
             and storage.is_postgres()
         )
         try:
-            async with contextlib.nullcontext() if plain else storage.transaction():
+            async with storage.claims() as claims, contextlib.nullcontext() if plain else storage.transaction():
                 ids: dict[str, int] = {}
-                decision = await _route(plan.route, ids) if plan.route is not None else None
+                decision = await _route(plan.route, claims, ids) if plan.route is not None else None
                 if decision is not None and decision.assignee and decision.assignee not in ids:
                     ids = await _user_ids([decision.assignee])
                 at = self.now()
@@ -311,7 +319,7 @@ class TicketService:
         row_version: int | None = None,
     ) -> TicketSnapshot:
         """Move a ticket along its flow; exactly one of two concurrent moves wins, the other gets 409."""
-        async with storage.transaction():
+        async with storage.claims() as claims, storage.transaction():
             ticket = await self.get(actor, ticket_id, for_update=True)
             catalog = await self.catalogs.for_ticket(ticket)
             plan = decide_transition(catalog, actor, ticket, transition_id, fields, comment)
@@ -347,7 +355,7 @@ class TicketService:
             if plan.assignee is not None:
                 assignee = plan.assignee
             if plan.route is not None:
-                decision = await _route(plan.route)
+                decision = await _route(plan.route, claims)
                 team = decision.team or team
                 assignee = decision.assignee if decision.assignee is not None else (None if plan.unassign else assignee)
             ev = assigned_event((ticket.team, team), (ticket.assignee, assignee))

@@ -19,6 +19,7 @@ from .database import (
     is_postgres,
 )
 from .directory import RouteCandidate, find_users, load_actors, route_candidates, select_actors
+from .inflight import Claims, claims
 from .integrity import is_foreign_key_violation, is_unique_violation
 from .migrate import MigrationInfo, applied_migrations, known_migrations, pending_migrations, upgrade
 from .search import search_clause, search_text_for
@@ -47,6 +48,7 @@ __all__ = [
     "Blob",
     "BlobStore",
     "BlobTooLarge",
+    "Claims",
     "DatabaseConfigError",
     "DuplicateRequest",
     "MigrationInfo",
@@ -55,6 +57,7 @@ __all__ = [
     "RouteCandidate",
     "append_events",
     "applied_migrations",
+    "claims",
     "close_database",
     "configure",
     "current_engine",

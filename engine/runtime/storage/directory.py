@@ -10,8 +10,10 @@ from typing import Any
 from engine.runtime.model import Actor
 
 from .database import is_postgres
+from .inflight import counted_read
 from .sql import fetch
 from .tables import TeamMember, User, UserRole
+from .transaction import in_transaction
 
 __all__ = ["RouteCandidate", "find_users", "load_actors", "route_candidates", "select_actors"]
 
@@ -96,7 +98,9 @@ async def route_candidates(*, roles: Sequence[str] = (), team: str | None = None
         "(SELECT max(k.id) FROM tickets k WHERE k.assignee_id = u.id) AS last_assigned "
         f"FROM users u WHERE {' AND '.join(where)} ORDER BY u.id"
     )
-    rows = await fetch(sql, *args)  # every create routes: the plain statement, not a Piccolo query
+    # every create routes: the plain statement, not a Piccolo query; on PostgreSQL with the
+    # assignments this process decided that the read cannot see yet (see .inflight)
+    rows = await counted_read((sql, *args), lambda: fetch(sql, *args), shared=not in_transaction())
     return [RouteCandidate(int(r["id"]), r["username"], int(r["open_count"]), int(r["last_assigned"] or 0))
             for r in rows]
 
