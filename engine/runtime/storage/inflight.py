@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import time
 import weakref
+from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -32,7 +33,6 @@ from .database import current_engine, is_postgres
 
 __all__ = ["Claims", "claims", "counted_read"]
 
-_KEEP_SECONDS = 30.0  # a committed assignment is remembered this long (longer than any read)
 NEWEST = 1 << 52  # above every ticket id: a claimed user is the most recently assigned one
 
 
@@ -47,13 +47,16 @@ class _Entry:
 class _Ledger:
     entries: list[_Entry] = field(default_factory=list)
     decided: int = 0
-    reads: dict[tuple[Any, ...], asyncio.Future[tuple[float, Sequence[Mapping[str, Any]]]]] = field(
+    # identical reads under way: their start and their rows to come
+    reads: dict[tuple[Any, ...], tuple[float, asyncio.Future[Sequence[Mapping[str, Any]]]]] = field(
         default_factory=dict)
 
-    def prune(self, now: float) -> None:
-        if self.entries and self.entries[0].committed_at is not None:
-            self.entries = [e for e in self.entries
-                            if e.committed_at is None or now - e.committed_at < _KEEP_SECONDS]
+    reading: Counter[float] = field(default_factory=Counter)  # start times of the reads under way
+
+    def prune(self) -> None:
+        """Forget the committed assignments every read under way sees in its own snapshot."""
+        oldest = min(self.reading) if self.reading else float("inf")
+        self.entries = [e for e in self.entries if e.committed_at is None or e.committed_at > oldest]
 
 
 _LEDGERS: weakref.WeakKeyDictionary[Any, _Ledger] = weakref.WeakKeyDictionary()
@@ -90,11 +93,11 @@ class Claims:
             now = time.monotonic()
             for entry in self._entries:
                 entry.committed_at = now
-            self._ledger.prune(now)
         else:
             gone = {id(e) for e in self._entries}
             self._ledger.entries = [e for e in self._ledger.entries if id(e) not in gone]
         self._entries = []
+        self._ledger.prune()
 
 
 @asynccontextmanager
@@ -119,33 +122,37 @@ async def counted_read(key: tuple[Any, ...], read: Callable[[], Awaitable[Sequen
     if not is_postgres():
         return [dict(r) for r in await read()]
     ledger = _ledger()
-    pending = ledger.reads.get(key) if shared else None
-    if pending is None:
-        started = time.monotonic()
-        if shared:
-            future: asyncio.Future[tuple[float, Sequence[Mapping[str, Any]]]] = (
-                asyncio.get_running_loop().create_future())
-            ledger.reads[key] = future
+    joined = ledger.reads.get(key) if shared else None
+    started = joined[0] if joined is not None else time.monotonic()
+    ledger.reading[started] += 1  # until counted, the assignments committed since stay known
+    try:
+        if joined is not None:
+            try:
+                rows = await asyncio.shield(joined[1])
+            except asyncio.CancelledError:
+                if not joined[1].cancelled():
+                    raise  # this request was cancelled
+                return await counted_read(key, read, shared=False)  # the shared read failed
+        elif shared:
+            future: asyncio.Future[Sequence[Mapping[str, Any]]] = asyncio.get_running_loop().create_future()
+            ledger.reads[key] = (started, future)
             try:
                 rows = await read()
             except BaseException:
-                future.cancel()  # joiners read for themselves
+                future.cancel()  # those who joined read for themselves
                 raise
             finally:
-                if ledger.reads.get(key) is future:
+                if ledger.reads.get(key, (0.0, None))[1] is future:
                     del ledger.reads[key]
-            future.set_result((started, rows))
+            future.set_result(rows)
         else:
             rows = await read()
         return _counted(ledger, started, rows)
-    try:
-        started, rows = await asyncio.shield(pending)
-    except asyncio.CancelledError:
-        if not pending.cancelled():
-            raise  # this request was cancelled
-        started = time.monotonic()
-        rows = await read()
-    return _counted(ledger, started, rows)
+    finally:
+        ledger.reading[started] -= 1
+        if ledger.reading[started] <= 0:
+            del ledger.reading[started]
+        ledger.prune()
 
 
 def _counted(ledger: _Ledger, started: float, rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
