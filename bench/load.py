@@ -339,6 +339,21 @@ def wait_for_quiet(log: Any, limit: float = 0.25, patience: float = 90.0) -> flo
     return busy
 
 
+def speed_probe() -> float:
+    """Milliseconds a fixed pure-Python loop takes on this machine now (best of 3).
+
+    A shared machine's cores do not always run at one speed; the probe, taken just before each
+    run, says whether a slow run met a slow machine."""
+    best = float("inf")
+    for _ in range(3):
+        t0 = time.perf_counter()
+        total = 0
+        for i in range(1_000_000):
+            total += i * i
+        best = min(best, time.perf_counter() - t0)
+    return round(1000 * best, 1)
+
+
 def code_state() -> dict[str, Any]:
     """The commit and the uncommitted engine files the server ran with."""
     def git(*a: str) -> str:
@@ -422,7 +437,7 @@ def _short(frame: str) -> str:
 
 def medians(runs: list[dict[str, Any]]) -> dict[str, Any]:
     keys = ("rps", "p50_ms", "p90_ms", "p95_ms", "p99_ms", "mean_ms", "max_ms", "server_cpu_ms_per_request",
-            "database_cpu_ms_per_request")
+            "database_cpu_ms_per_request", "speed_probe_ms")
     out: dict[str, Any] = {k: round(statistics.median(r[k] for r in runs), 2) for k in keys}
     out["non2xx"] = [r["non2xx"] for r in runs]
     out["socket_errors"] = [r["socket_errors"] for r in runs]
@@ -442,6 +457,7 @@ def run_scenario(name: str, start: Any, data: Path, args: argparse.Namespace, lo
         with start() as server:
             quiet = wait_for_quiet(log)
             state = code_state()
+            probe = speed_probe()
             wrk(server.port, data, 3, args.threads, args.connections, log)  # warm-up
             spy = None
             out = OUT / f"profile-{args.engine}-{name}.txt"
@@ -455,6 +471,7 @@ def run_scenario(name: str, start: Any, data: Path, args: argparse.Namespace, lo
             r["server_cpu_ms_per_request"] = round(1000 * (cpu1[0] - cpu0[0]) / max(r["requests"], 1), 3)
             r["database_cpu_ms_per_request"] = round(1000 * (cpu1[1] - cpu0[1]) / max(r["requests"], 1), 3)
             r["background_cpu"] = round(quiet, 3)
+            r["speed_probe_ms"] = probe
             r["code"] = state
             if spy is not None:
                 spy.wait(timeout=120)
@@ -467,7 +484,8 @@ def run_scenario(name: str, start: Any, data: Path, args: argparse.Namespace, lo
             f"p95 {r['p95_ms']:.1f}  p99 {r['p99_ms']:.1f} ms  CPU per request: server "
             f"{r['server_cpu_ms_per_request']:.3f} ms, PostgreSQL {r['database_cpu_ms_per_request']:.3f} ms  "
             f"non-2xx {r['non2xx']}  socket errors "
-            f"{r['socket_errors']}  (other load before: {100 * r['background_cpu']:.0f}%, {r['code']['commit']}"
+            f"{r['socket_errors']}  (other load before: {100 * r['background_cpu']:.0f}%, speed probe "
+            f"{r['speed_probe_ms']:.0f} ms, {r['code']['commit']}"
             f"{'+' + str(len(r['code']['uncommitted'])) + ' changed' if r['code']['uncommitted'] else ''})")
     return {"runs": runs, "median": medians(runs), "profile": prof}
 
