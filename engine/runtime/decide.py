@@ -25,7 +25,7 @@ from .errors import InvalidInput, NotFound, PermissionDenied, TransitionNotAllow
 from .fielddata import changes, clean, editable, fill_defaults, merge, priority_errors, title_errors
 from .masking import strip_masked
 from .model import Actor, TicketSnapshot
-from .permissions import can, can_create, can_view, describe_who, may_perform
+from .permissions import can, can_create, can_view, describe_who, may_perform, relations
 from .plans import CreatePlan, Event, TransitionPlan, assigned_event, change
 from .routing import RouteRequest, match_rule, route_request
 
@@ -95,9 +95,23 @@ def available_transitions(catalog: Catalog, actor: Actor, ticket: TicketSnapshot
     ctype = catalog.types.get(ticket.type)
     if ctype is None or not (visible or can_view(catalog, actor, ticket)):
         return []
-    values = ticket.values()
-    return [tr for tr in ctype.flow.transitions_from(ticket.state)
-            if may_perform(catalog, actor, ticket, tr.who) and _holds(ctype, tr, values)]
+    steps = ctype.flow.transitions_from(ticket.state)
+    if not steps:
+        return []
+    conditions = ctype.flow.conditions
+    known = relations(catalog, actor, ticket)  # once for all the steps
+    values: dict[str, Any] | None = None  # built only if a condition has to be tested (a list asks per row)
+    out: list[Transition] = []
+    for tr in steps:
+        if not may_perform(catalog, actor, ticket, tr.who, known):
+            continue
+        cond = conditions.get(tr.id)
+        if cond is not None:
+            values = ticket.values() if values is None else values
+            if not evaluate(cond, values):
+                continue
+        out.append(tr)
+    return out
 
 
 def _field_errors(catalog: Catalog, actor: Actor, ticket: TicketSnapshot, ctype: CompiledType, tr: Transition,

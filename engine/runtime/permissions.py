@@ -17,6 +17,7 @@ tickets; internal notes need a ``comment`` grant beyond one's own tickets (``can
 
 from __future__ import annotations
 
+from collections.abc import Set
 from dataclasses import dataclass
 from typing import Literal
 
@@ -269,11 +270,16 @@ def relations(catalog: Catalog, actor: Actor, ticket: TicketSnapshot) -> set[str
     return out
 
 
-def may_perform(catalog: Catalog, actor: Actor, ticket: TicketSnapshot, who: Who) -> bool:
-    """Whether the actor is among ``who``: holds a listed role or stands in a listed relation."""
+def may_perform(catalog: Catalog, actor: Actor, ticket: TicketSnapshot, who: Who,
+                known: Set[str] | None = None) -> bool:
+    """Whether the actor is among ``who``: holds a listed role or stands in a listed relation.
+
+    ``known``: the actor's :func:`relations` to the ticket, when the caller has them already."""
     if not actor.roles.isdisjoint(who.roles):
         return True
-    return bool(who.relations) and not relations(catalog, actor, ticket).isdisjoint(who.relations)
+    if not who.relations:
+        return False
+    return not (relations(catalog, actor, ticket) if known is None else known).isdisjoint(who.relations)
 
 
 _RELATION_WORDS = {
