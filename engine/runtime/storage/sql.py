@@ -115,6 +115,6 @@ def sqlite_time(value: datetime | None) -> str | None:
     """A timestamp as Piccolo stores it in SQLite (UTC, ``str(datetime)``), so text order is time order."""
     if value is None:
         return None
-    if value.tzinfo is not None:
+    if value.tzinfo is not None and value.tzinfo is not UTC:
         value = value.astimezone(UTC)
     return str(value)
