@@ -39,7 +39,7 @@ from engine.runtime.model import TicketSnapshot
 from engine.runtime.permissions import ScopeRule, ScopeRules
 
 from .database import is_postgres
-from .search import search_clause, search_sql
+from .search import MIN_INDEXED_CHARS, search_clause, search_sql
 from .sql import fetch_rows, sqlite_time
 from .tables import Approval, Ticket, User
 
@@ -483,10 +483,12 @@ async def list_tickets(rules: ScopeRules, filt: TicketFilter | None = None, *, l
     personal = not postgres and bool(filt.state_category) and (
         filt.assignee is not None or filt.requester is not None)
     sort_key = f"+tickets.{column}" if personal else f"tickets.{column}"
-    if postgres and filt.q and filt.q.strip():
+    if postgres and filt.q and len(" ".join(filt.q.split())) >= MIN_INDEXED_CHARS:
         # A text search on PostgreSQL: find the matches through the trigram index and sort them,
         # rather than walk the newest tickets testing ILIKE on each until a page is found (a
-        # phrase in 2 % of a store's unfinished tickets: 134 ms walking, 34 ms sorting).
+        # phrase in 2 % of a store's unfinished tickets: 134 ms walking, 34 ms sorting). Not for
+        # a query shorter than a trigram: the index cannot find its matches, and sorting them
+        # means reading every ticket (two characters on 1M tickets: 1.1 s; walking: 0.13 s).
         sort_key = "(tickets.id + 0)" if column == "id" else f"(tickets.{column} + interval '0 s')"
     order = f"{sort_key} {direction}" + ("" if column == "id" else f", tickets.id {direction}")
     where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
