@@ -50,7 +50,6 @@ class _Ledger:
     # identical reads under way: their start and their rows to come
     reads: dict[tuple[Any, ...], tuple[float, asyncio.Future[Sequence[Mapping[str, Any]]]]] = field(
         default_factory=dict)
-
     reading: Counter[float] = field(default_factory=Counter)  # start times of the reads under way
 
     def prune(self) -> None:
@@ -116,11 +115,11 @@ async def claims() -> AsyncIterator[Claims]:
 
 
 async def counted_read(key: tuple[Any, ...], read: Callable[[], Awaitable[Sequence[Mapping[str, Any]]]],
-                       shared: bool) -> list[dict[str, Any]]:
+                       shared: bool) -> Sequence[Mapping[str, Any]]:
     """Rows of a routing read (``id``, ``open_count``, ``last_assigned`` columns) with this process's
     assignments the read cannot see added; ``shared``: an identical read under way is joined."""
     if not is_postgres():
-        return [dict(r) for r in await read()]
+        return await read()  # the read sees every earlier write of the process (see above)
     ledger = _ledger()
     joined = ledger.reads.get(key) if shared else None
     started = joined[0] if joined is not None else time.monotonic()
