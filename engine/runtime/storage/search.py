@@ -6,12 +6,14 @@ Each ticket row carries ``search_text`` (number, title and the text of its field
 PostgreSQL: ``ILIKE '%…%'`` served by a ``pg_trgm`` GIN index. pg_trgm hashes multibyte
 characters into trigrams, so Chinese works in a ``C.UTF-8`` database too.
 
-SQLite: an FTS5 table with the ``trigram`` tokenizer. New tickets are added to it by the write
-transaction that creates them, in one statement just before it commits
-(:data:`INDEX_NEW_TICKETS`; ``ticket_search_state.indexed_to`` names the newest indexed
-ticket), which costs FTS5 one segment per commit instead of one per ticket; triggers keep the
-index in step when an indexed ticket's text changes. A search also scans the tickets above
-``indexed_to`` with ``LIKE`` (normally none), so it is exact whenever they were written. A trigram needs
+SQLite: an FTS5 table with the ``trigram`` tokenizer. New tickets are added to it in batches, by
+one statement run inside a write transaction just before it commits (:data:`INDEX_NEW_TICKETS`;
+``ticket_search_state.indexed_to`` names the newest indexed ticket): the server's write groups
+add them once :data:`INDEX_BATCH` wait or the oldest has waited :data:`INDEX_DELAY` seconds
+(see engine.runtime.storage.transaction), which costs FTS5 one segment per batch instead of one
+per ticket or per commit; triggers keep the index in step when an indexed ticket's text changes.
+A search also scans the tickets above ``indexed_to`` with ``LIKE`` (at most a batch or so), so
+it is exact whenever they were written. A trigram needs
 three characters, so queries of one or two characters (common in Chinese: 漏水, 冲床) fall back
 to ``LIKE`` on ``tickets.search_text``. Measured on 100,000 tickets of ~100 Chinese characters
 each (SQLite 3.40, one laptop core): plain ``LIKE`` scans take 18-55 ms per query whatever the
@@ -31,7 +33,10 @@ from piccolo.columns.combination import WhereRaw
 from .database import is_postgres
 
 __all__ = [
+    "INDEX_BATCH",
+    "INDEX_DELAY",
     "INDEX_NEW_TICKETS",
+    "NEW_TICKETS_BACKLOG",
     "MIN_INDEXED_CHARS",
     "NEW_TICKETS_PENDING",
     "search_clause",
@@ -45,6 +50,10 @@ _INDEXED_TO = "(SELECT indexed_to FROM ticket_search_state WHERE id = 1)"
 # SQLite only: whether tickets wait to be indexed, and the statements that index them (run inside
 # the write transaction that is about to commit; see engine.runtime.storage.transaction).
 NEW_TICKETS_PENDING = f"SELECT (SELECT max(id) FROM tickets) > {_INDEXED_TO} AS pending"
+# How many tickets wait to be indexed (ids are given out in order, so the gap counts them).
+NEW_TICKETS_BACKLOG = f"SELECT coalesce((SELECT max(id) FROM tickets), 0) - {_INDEXED_TO} AS backlog"
+INDEX_BATCH = 256  # tickets waiting that make a write group index them
+INDEX_DELAY = 1.0  # seconds after which a write group indexes whatever waits
 INDEX_NEW_TICKETS = (
     "INSERT INTO ticket_search (rowid, search_text) SELECT id, search_text FROM tickets "
     f"WHERE id > {_INDEXED_TO} ORDER BY id",

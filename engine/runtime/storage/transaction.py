@@ -25,6 +25,7 @@ see the group's writes together, at its commit.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -33,7 +34,7 @@ from piccolo.engine.sqlite import SQLiteEngine, TransactionType
 
 from .arrivals import while_joining
 from .database import current_engine
-from .search import INDEX_NEW_TICKETS, NEW_TICKETS_PENDING
+from .search import INDEX_BATCH, INDEX_DELAY, INDEX_NEW_TICKETS, NEW_TICKETS_BACKLOG, NEW_TICKETS_PENDING
 from .sqlite_pool import PooledSQLiteEngine, SyncConnection
 
 __all__ = ["in_transaction", "transaction"]
@@ -93,6 +94,7 @@ class _Writer:
     def __init__(self) -> None:
         self.lock = asyncio.Lock()
         self.group: _Group | None = None
+        self.indexed_at = 0.0  # time.monotonic() of the last search-index step
 
 
 # (database path, event loop) -> writer state; tests run several loops and engines in one process.
@@ -133,9 +135,12 @@ async def _commit_soon(writer: _Writer, group: _Group) -> None:
             if not group.conn.in_transaction:
                 raise RuntimeError("the write transaction was rolled back by the database")
             conn = group.conn
-            if conn.fetchall(NEW_TICKETS_PENDING)[0]["pending"]:
+            backlog = conn.fetchall(NEW_TICKETS_BACKLOG)[0]["backlog"]
+            now = time.monotonic()
+            if backlog >= INDEX_BATCH or (backlog > 0 and now - writer.indexed_at >= INDEX_DELAY):
                 for sql in INDEX_NEW_TICKETS:
                     conn.fetchall(sql)
+                writer.indexed_at = now
             await conn.commit()
         except BaseException as exc:
             await group.conn.rollback()
