@@ -32,6 +32,7 @@ from engine.runtime.storage import (
     transaction,
     update_ticket,
 )
+from engine.runtime.storage.sql import fetch
 from engine.runtime.storage.tables import Approval, Ticket, TicketEvent
 
 from .conftest import Backend
@@ -320,6 +321,47 @@ async def test_plain_creates_share_a_transaction_and_fail_alone(db: Backend, mon
         assert len(set(ids)) == 19
         if db.name == "postgres":
             assert batches == [19]
+    finally:
+        await close_database(engine)
+        configure(db.url)
+
+
+async def test_server_indexes_new_tickets_in_batches(db: Backend, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The server's SQLite engine adds new tickets to the search index once a batch waits (or the
+    oldest has waited a while); a search finds them all the time, indexed or not (PostgreSQL's
+    trigram index is kept by every insert)."""
+    ann, _, _ = await _people()
+    monkeypatch.setattr(transaction_module, "INDEX_BATCH", 3)
+    monkeypatch.setattr(transaction_module, "INDEX_DELAY", 3600.0)
+    sqlite = db.name == "sqlite"
+    engine = await open_database(db.url)  # pooled, as the server opens it
+    try:
+        async def indexed() -> int | None:
+            if not sqlite:
+                return None
+            rows = await fetch("SELECT count(*) AS n FROM ticket_search WHERE ticket_search MATCH '\"冲床漏油\"'")
+            return int(rows[0]["n"])
+
+        async def create(i: int) -> None:
+            async with transaction():
+                await insert_ticket(_new(ann.id, f"冲床漏油 {i}"), [NewEvent("created", ann.id)])
+
+        async def found(text: str = "冲床漏油") -> int:
+            return len(await ticket_select().where(search_clause(text)).run())
+
+        await create(0)
+        await create(1)
+        assert await indexed() == (0 if sqlite else None)
+        assert await found() == 2
+        await create(2)  # three wait: this commit indexes them
+        assert await indexed() == (3 if sqlite else None)
+        await create(3)
+        assert await indexed() == (3 if sqlite else None)
+        assert await found() == 4
+        monkeypatch.setattr(transaction_module, "INDEX_DELAY", 0.0)
+        await create(4)  # the oldest has waited long enough: both are indexed
+        assert await indexed() == (5 if sqlite else None)
+        assert await found("冲床漏油 4") == 1
     finally:
         await close_database(engine)
         configure(db.url)

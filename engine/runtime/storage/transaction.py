@@ -94,7 +94,7 @@ class _Writer:
     def __init__(self) -> None:
         self.lock = asyncio.Lock()
         self.group: _Group | None = None
-        self.indexed_at = 0.0  # time.monotonic() of the last search-index step
+        self.indexed_at = time.monotonic()  # of the last search-index step
 
 
 # (database path, event loop) -> writer state; tests run several loops and engines in one process.
