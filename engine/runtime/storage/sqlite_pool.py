@@ -123,15 +123,8 @@ CACHE_KIB = 16384  # per connection; the pool keeps at most 16 idle (8 for write
 MMAP_BYTES = 1 << 30
 
 
-# temp_store = MEMORY keeps SQLite's temporary files in memory. The one that matters is the
-# statement journal of a savepoint (each request of a write group runs in one, see
-# storage.transaction): before a request first changes a page, SQLite copies the page there so
-# that the request alone can be rolled back. A create changes some twenty pages (the ticket's
-# table and index pages, its events, the search queue), more than the 64 KiB SQLite keeps in
-# memory by default, so every create wrote a temporary file with pwrite() on the event loop.
 def _tune(raw: sqlite3.Connection) -> None:
     raw.execute("PRAGMA foreign_keys = 1")
-    raw.execute("PRAGMA temp_store = MEMORY")
     raw.execute(f"PRAGMA cache_size = -{CACHE_KIB}")
     raw.execute(f"PRAGMA mmap_size = {MMAP_BYTES}")
 
