@@ -367,6 +367,21 @@ async def test_server_indexes_new_tickets_in_batches(db: Backend, monkeypatch: p
         configure(db.url)
 
 
+@pytest.mark.parametrize("db", ["sqlite"], indirect=True)
+async def test_write_groups_journal_in_memory_and_reads_sort_on_disk(db: Backend) -> None:
+    """On the server's SQLite engine a write group's savepoint journal stays in memory (no
+    temporary file written per request); the connection's other uses get the default back."""
+    engine = await open_database(db.url)  # pooled, as the server opens it
+    try:
+        async with transaction():
+            inside = (await fetch("PRAGMA temp_store"))[0]["temp_store"]
+        outside = (await fetch("PRAGMA temp_store"))[0]["temp_store"]
+        assert (inside, outside) == (2, 0)  # MEMORY while the group lasts, DEFAULT after
+    finally:
+        await close_database(engine)
+        configure(db.url)
+
+
 async def test_search_finds_tickets_not_yet_indexed(db: Backend) -> None:
     """SQLite indexes new tickets when their transaction commits; rows written around it are
     still found (by a scan of the unindexed tail) and indexed by the next transaction."""
