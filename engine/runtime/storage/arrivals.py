@@ -14,6 +14,8 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 
+from .loops import running_loop
+
 __all__ = ["MOST", "WAIT", "while_joining"]
 
 WAIT = 0.004  # seconds a group may wait for members
@@ -23,7 +25,7 @@ MOST = 64  # members a group takes at most
 async def while_joining(size: Callable[[], int], *, stop: Callable[[], bool] = lambda: False) -> None:
     """Return once two turns of the loop pass with ``size()`` unchanged, after :data:`WAIT`
     seconds, at :data:`MOST` members, or as soon as ``stop()`` is true."""
-    loop = asyncio.get_running_loop()
+    loop = running_loop()
     deadline = loop.time() + WAIT
     seen, quiet = size(), 0
     while quiet < 2 and seen < MOST and loop.time() < deadline and not stop():

@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .database import current_engine, is_postgres
+from .loops import running_loop
 
 __all__ = ["Claims", "claims", "counted_read"]
 
@@ -133,7 +134,7 @@ async def counted_read(key: tuple[Any, ...], read: Callable[[], Awaitable[Sequen
                     raise  # this request was cancelled
                 return await counted_read(key, read, shared=False)  # the shared read failed
         elif shared:
-            future: asyncio.Future[Sequence[Mapping[str, Any]]] = asyncio.get_running_loop().create_future()
+            future: asyncio.Future[Sequence[Mapping[str, Any]]] = running_loop().create_future()
             ledger.reads[key] = (started, future)
             try:
                 rows = await read()

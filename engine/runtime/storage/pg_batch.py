@@ -29,6 +29,7 @@ from piccolo.engine.postgres import PostgresEngine
 
 from .arrivals import while_joining
 from .database import current_engine
+from .loops import running_loop
 from .sql import compile_sql, fetch
 
 __all__ = ["fetch_one_batched"]
@@ -50,7 +51,7 @@ async def fetch_one_batched(sql: str, args: Sequence[Any], order: int = 0) -> Ma
     engine = current_engine()
     if not isinstance(engine, PostgresEngine) or engine.pool is None or engine.current_transaction.get() is not None:
         return (await fetch(sql, *args))[0]
-    loop = asyncio.get_running_loop()
+    loop = running_loop()
     key = (id(engine), id(loop))
     if key not in _OPEN and len(_OPEN) > 64:  # engines and loops of finished tests
         _OPEN.clear()

@@ -36,6 +36,7 @@ from piccolo.engine.sqlite import SQLiteEngine, TransactionType
 
 from .arrivals import while_joining
 from .database import current_engine
+from .loops import running_loop
 from .search import INDEX_BATCH, INDEX_DELAY, INDEX_NEW_TICKETS, NEW_TICKETS_BACKLOG, NEW_TICKETS_PENDING
 from .sqlite_pool import PooledSQLiteEngine, SyncConnection
 
@@ -105,7 +106,7 @@ _WRITERS: dict[tuple[str, int], _Writer] = {}
 
 def _writer(engine: SQLiteEngine) -> _Writer:
     """One writer state per database file and event loop."""
-    key = (str(engine.path), id(asyncio.get_running_loop()))
+    key = (str(engine.path), id(running_loop()))
     writer = _WRITERS.get(key)
     if writer is None:
         if len(_WRITERS) > 64:  # loops of finished tests
@@ -135,9 +136,10 @@ async def _open_group(engine: PooledSQLiteEngine, writer: _Writer) -> _Group:
         _temp_default(raw)
         await lease.close()
         raise
-    group = _Group(lease, asyncio.get_running_loop().create_future())
+    loop = running_loop()
+    group = _Group(lease, loop.create_future())
     writer.group = group
-    asyncio.get_running_loop().create_task(_commit_soon(writer, group))
+    loop.create_task(_commit_soon(writer, group))
     return group
 
 
