@@ -64,10 +64,14 @@ _MASKED: dict[tuple[int, frozenset[str], str], tuple[Catalog, frozenset[str]]] =
 _STARS = str.maketrans("0123456789", "**********")
 
 
-def _mask_digits(text: str, digits: int) -> str:
+def _ends_kept(digits: int) -> tuple[int, int]:
     # Long numbers (mobile 11, bank card 16-19, ID 18) keep the first 3 and last 4 digits;
     # shorter ones (landline) only the last 4; very short ones nothing.
-    head, tail = (3, 4) if digits >= 10 else (0, 4) if digits >= 7 else (0, 0)
+    return (3, 4) if digits >= 10 else (0, 4) if digits >= 7 else (0, 0)
+
+
+def _mask_digits(text: str, digits: int) -> str:
+    head, tail = _ends_kept(digits)
     if text.isascii():  # a list masks a phone number per row: star every digit at once, restore the ends
         start, seen = 0, 0
         while seen < head:
@@ -97,6 +101,11 @@ def mask_value(field: Field, value: Any) -> Any:
     if not isinstance(value, str):
         return MASK
     text = value.strip()
+    if text.isascii() and text.isdigit():  # the usual phone number or ID: only digits
+        digits = len(text)
+        if field.type == "phone" or digits >= 7:
+            head, tail = _ends_kept(digits)
+            return text[:head] + "*" * (digits - head - tail) + text[digits - tail:]
     digits = sum(map(str.isdigit, text))
     if field.type == "phone" or (_NUMBERISH.match(text) and digits >= 7):
         return _mask_digits(text, digits)

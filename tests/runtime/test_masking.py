@@ -76,6 +76,10 @@ def test_empty_values_stay_empty(world: Catalog, people: dict[str, Actor]) -> No
         ("customer_name", "A rather long customer name here", "•" * 16),
         ("customer_name", "li@example.com", "l***@example.com"),  # looks like an address: masked as one
         ("id_number", "6222021234567890123", "622************0123"),
+        ("customer_name", "13812345678", "138****5678"),  # only digits: a number whatever the field
+        ("customer_name", "123456", "••••••"),  # too short to be a number worth keeping the ends of
+        ("contact_phone", " 13812345678 ", "138****5678"),
+        ("contact_phone", "１３８１２３４５６７８", "１３８****５６７８"),  # full-width digits
         ("visits", 12, MASK),
         ("visits", True, MASK),
     ],
