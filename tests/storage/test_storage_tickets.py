@@ -327,8 +327,8 @@ async def test_plain_creates_share_a_transaction_and_fail_alone(db: Backend, mon
 
 
 async def test_server_indexes_new_tickets_in_batches(db: Backend, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The server's SQLite engine adds new tickets to the search index once a batch waits (or the
-    oldest has waited a while); a search finds them all the time, indexed or not (PostgreSQL's
+    """The server's SQLite engine adds new tickets to the search index once a batch waits (or a
+    while after the last batch); a search finds them all the time, indexed or not (PostgreSQL's
     trigram index is kept by every insert)."""
     ann, _, _ = await _people()
     monkeypatch.setattr(transaction_module, "INDEX_BATCH", 3)
@@ -359,7 +359,7 @@ async def test_server_indexes_new_tickets_in_batches(db: Backend, monkeypatch: p
         assert await indexed() == (3 if sqlite else None)
         assert await found() == 4
         monkeypatch.setattr(transaction_module, "INDEX_DELAY", 0.0)
-        await create(4)  # the oldest has waited long enough: both are indexed
+        await create(4)  # long enough since the last batch: both are indexed
         assert await indexed() == (5 if sqlite else None)
         assert await found("冲床漏油 4") == 1
     finally:

@@ -9,7 +9,7 @@ characters into trigrams, so Chinese works in a ``C.UTF-8`` database too.
 SQLite: an FTS5 table with the ``trigram`` tokenizer. New tickets are added to it in batches, by
 one statement run inside a write transaction just before it commits (:data:`INDEX_NEW_TICKETS`;
 ``ticket_search_state.indexed_to`` names the newest indexed ticket): the server's write groups
-add them once :data:`INDEX_BATCH` wait or the oldest has waited :data:`INDEX_DELAY` seconds
+add them once :data:`INDEX_BATCH` wait, or :data:`INDEX_DELAY` seconds after the last batch
 (see engine.runtime.storage.transaction), which costs FTS5 one segment per batch instead of one
 per ticket or per commit; triggers keep the index in step when an indexed ticket's text changes.
 A search also scans the tickets above ``indexed_to`` with ``LIKE`` (at most a batch or so), so
@@ -53,7 +53,7 @@ NEW_TICKETS_PENDING = f"SELECT (SELECT max(id) FROM tickets) > {_INDEXED_TO} AS 
 # How many tickets wait to be indexed (ids are given out in order, so the gap counts them).
 NEW_TICKETS_BACKLOG = f"SELECT coalesce((SELECT max(id) FROM tickets), 0) - {_INDEXED_TO} AS backlog"
 INDEX_BATCH = 256  # tickets waiting that make a write group index them
-INDEX_DELAY = 1.0  # seconds after which a write group indexes whatever waits
+INDEX_DELAY = 1.0  # seconds after the last batch when a write group indexes whatever waits
 INDEX_NEW_TICKETS = (
     "INSERT INTO ticket_search (rowid, search_text) SELECT id, search_text FROM tickets "
     f"WHERE id > {_INDEXED_TO} ORDER BY id",

@@ -179,7 +179,7 @@ _ENCODER = msgspec.json.Encoder(enc_hook=str)
 
 
 def _json(value: Any) -> str:
-    """A JSON column's text: compact UTF-8 (what Piccolo's ``json.dumps`` writes reads back alike).
+    """A JSON column's text: compact UTF-8 (rows Piccolo wrote with ``json.dumps`` read back alike).
 
     Values are JSON already (validated fields, event data); a date or time would be written in
     ISO 8601 (``2026-12-06T08:30:00Z``), anything else msgspec does not know as ``str()``.
