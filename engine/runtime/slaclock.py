@@ -154,7 +154,11 @@ def advance(
             met_at = at
             if frozen is None:
                 frozen = target.due(clock.started_at, pauses)
-        out[target.id] = replace(clock, pauses=tuple(pauses), met_at=met_at, due_at=frozen)
+        kept = tuple(pauses)
+        if kept == clock.pauses and met_at is clock.met_at and frozen is clock.due_at:
+            out[target.id] = clock  # unchanged (a new ticket's clocks, most moves): no copy
+        else:
+            out[target.id] = replace(clock, pauses=kept, met_at=met_at, due_at=frozen)
     return out
 
 
