@@ -86,6 +86,8 @@ _SAMPLE = timedelta(hours=3)  # UTC offsets are sampled this often to find their
 
 
 def _aware(t: datetime, what: str = "datetime") -> datetime:
+    if t.tzinfo is UTC:  # the usual case: already what is returned
+        return t
     if t.tzinfo is None or t.utcoffset() is None:
         raise ValueError(f"{what} must be timezone-aware, got {t!r}")
     return t.astimezone(UTC)
