@@ -38,7 +38,6 @@ __all__ = [
     "INDEX_NEW_TICKETS",
     "MIN_INDEXED_CHARS",
     "NEW_TICKETS_BACKLOG",
-    "NEW_TICKETS_PENDING",
     "search_clause",
     "search_sql",
     "search_text_for",
@@ -47,9 +46,8 @@ __all__ = [
 MIN_INDEXED_CHARS = 3  # a trigram index cannot help shorter queries
 
 _INDEXED_TO = "(SELECT indexed_to FROM ticket_search_state WHERE id = 1)"
-# SQLite only: whether tickets wait to be indexed, and the statements that index them (run inside
+# SQLite only: how many tickets wait to be indexed, and the statements that index them (run inside
 # the write transaction that is about to commit; see engine.runtime.storage.transaction).
-NEW_TICKETS_PENDING = f"SELECT (SELECT max(id) FROM tickets) > {_INDEXED_TO} AS pending"
 # How many tickets wait to be indexed (ids are given out in order, so the gap counts them).
 NEW_TICKETS_BACKLOG = f"SELECT coalesce((SELECT max(id) FROM tickets), 0) - {_INDEXED_TO} AS backlog"
 INDEX_BATCH = 256  # tickets waiting that make a write group index them

@@ -37,7 +37,7 @@ from piccolo.engine.sqlite import SQLiteEngine, TransactionType
 from .arrivals import while_joining
 from .database import current_engine
 from .loops import running_loop
-from .search import INDEX_BATCH, INDEX_DELAY, INDEX_NEW_TICKETS, NEW_TICKETS_BACKLOG, NEW_TICKETS_PENDING
+from .search import INDEX_BATCH, INDEX_DELAY, INDEX_NEW_TICKETS, NEW_TICKETS_BACKLOG
 from .sqlite_pool import PooledSQLiteEngine, SyncConnection
 
 __all__ = ["in_transaction", "transaction"]
@@ -215,8 +215,8 @@ async def _grouped(engine: PooledSQLiteEngine) -> AsyncIterator[None]:
 
 async def _index_new_tickets(engine: SQLiteEngine, connection: Any) -> None:
     """Add the tickets this transaction created to the search index (see storage.search)."""
-    rows = await engine._run_in_existing_connection(connection, NEW_TICKETS_PENDING)
-    if rows[0]["pending"]:
+    rows = await engine._run_in_existing_connection(connection, NEW_TICKETS_BACKLOG)
+    if rows[0]["backlog"] > 0:
         for sql in INDEX_NEW_TICKETS:
             await engine._run_in_existing_connection(connection, sql)
 
