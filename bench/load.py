@@ -437,7 +437,7 @@ def _short(frame: str) -> str:
 
 def medians(runs: list[dict[str, Any]]) -> dict[str, Any]:
     keys = ("rps", "p50_ms", "p90_ms", "p95_ms", "p99_ms", "mean_ms", "max_ms", "server_cpu_ms_per_request",
-            "database_cpu_ms_per_request", "speed_probe_ms")
+            "database_cpu_ms_per_request", "speed_probe_ms", "machine_busy")
     out: dict[str, Any] = {k: round(statistics.median(r[k] for r in runs), 2) for k in keys}
     out["non2xx"] = [r["non2xx"] for r in runs]
     out["socket_errors"] = [r["socket_errors"] for r in runs]
@@ -466,8 +466,12 @@ def run_scenario(name: str, start: Any, data: Path, args: argparse.Namespace, lo
                 spy = profile(server.pid, spy_seconds, out)
                 time.sleep(1)
             cpu0 = process_cpu(server.pid), database_cpu()
+            machine0 = _cpu_times()
             r = wrk(server.port, data, args.duration, args.threads, args.connections, log)
+            machine1 = _cpu_times()
             cpu1 = process_cpu(server.pid), database_cpu()
+            # all cores busy (1.0) means the run was bound by CPU; well below, by waiting somewhere
+            r["machine_busy"] = round((machine1[0] - machine0[0]) / max(machine1[1] - machine0[1], 1), 3)
             r["server_cpu_ms_per_request"] = round(1000 * (cpu1[0] - cpu0[0]) / max(r["requests"], 1), 3)
             r["database_cpu_ms_per_request"] = round(1000 * (cpu1[1] - cpu0[1]) / max(r["requests"], 1), 3)
             r["background_cpu"] = round(quiet, 3)
@@ -484,7 +488,8 @@ def run_scenario(name: str, start: Any, data: Path, args: argparse.Namespace, lo
             f"p95 {r['p95_ms']:.1f}  p99 {r['p99_ms']:.1f} ms  CPU per request: server "
             f"{r['server_cpu_ms_per_request']:.3f} ms, PostgreSQL {r['database_cpu_ms_per_request']:.3f} ms  "
             f"non-2xx {r['non2xx']}  socket errors "
-            f"{r['socket_errors']}  (other load before: {100 * r['background_cpu']:.0f}%, speed probe "
+            f"{r['socket_errors']}  machine busy {100 * r['machine_busy']:.0f}%  "
+            f"(other load before: {100 * r['background_cpu']:.0f}%, speed probe "
             f"{r['speed_probe_ms']:.0f} ms, {r['code']['commit']}"
             f"{'+' + str(len(r['code']['uncommitted'])) + ' changed' if r['code']['uncommitted'] else ''})")
     return {"runs": runs, "median": medians(runs), "profile": prof}

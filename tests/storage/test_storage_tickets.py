@@ -326,6 +326,55 @@ async def test_plain_creates_share_a_transaction_and_fail_alone(db: Backend, mon
         configure(db.url)
 
 
+@pytest.mark.parametrize("db", ["postgres"], indirect=True)
+@pytest.mark.parametrize("follow", [1.0, 0.01])
+async def test_a_batch_ready_while_the_one_before_runs_waits_for_it(
+        db: Backend, monkeypatch: pytest.MonkeyPatch, follow: float) -> None:
+    """One batch of a statement in PostgreSQL at a time: creates that come while a batch runs form
+    the next one, which goes when the batch before it ends, taking every create that arrived
+    meanwhile, or once it has waited FOLLOW seconds."""
+    ann, _, _ = await _people()
+    runs: list[tuple[int, float, float]] = []
+    original = pg_batch_module._run
+    loop = asyncio.get_running_loop()
+
+    async def slow_run(engine: Any, sql: str, rows: list[Any]) -> Any:
+        began = loop.time()
+        if not runs:
+            await asyncio.sleep(0.2)  # the first batch stays in PostgreSQL a while
+        result = await original(engine, sql, rows)
+        runs.append((len(rows), began, loop.time()))
+        return result
+
+    monkeypatch.setattr(pg_batch_module, "_run", slow_run)
+    monkeypatch.setattr(pg_batch_module, "FOLLOW", follow)
+    engine = await open_database(db.url)
+    try:
+        async def create(i: int) -> int:
+            return (await insert_ticket(_new(ann.id, f"冲床漏油 {i}"), [NewEvent("created", ann.id)])).id
+
+        first = [asyncio.ensure_future(create(i)) for i in range(4)]
+        await asyncio.sleep(0.05)  # the first batch has gone
+        later = []
+        for i in range(4, 7):  # far apart: each alone would be a batch of its own
+            later.append(asyncio.ensure_future(create(i)))
+            await asyncio.sleep(0.02)
+        ids = await asyncio.gather(*first, *later)
+        assert len(set(ids)) == 7
+        (first_size, _, first_end), *rest = sorted(runs, key=lambda r: r[1])
+        assert first_size == 4
+        if follow == 1.0:
+            assert [size for size, _, _ in rest] == [3]
+            assert rest[0][1] >= first_end  # sent once the batch before it had ended
+        else:
+            assert rest[0][1] < first_end  # waited FOLLOW at most, then went beside it
+            assert sum(size for size, _, _ in rest) == 3
+        assert await Ticket.count().run() == 7
+    finally:
+        await close_database(engine)
+        configure(db.url)
+
+
 async def test_server_indexes_new_tickets_in_batches(db: Backend, monkeypatch: pytest.MonkeyPatch) -> None:
     """The server's SQLite engine adds new tickets to the search index once a batch waits (or a
     while after the last batch); a search finds them all the time, indexed or not (PostgreSQL's
