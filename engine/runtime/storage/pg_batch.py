@@ -16,7 +16,7 @@ statement: PostgreSQL's CPU per ticket 0.49 → ~0.3 ms under 16 concurrent requ
   each; 16 in one: 2.2 ms). Waiting instead lets the server work on the requests that arrive
   while PostgreSQL works on the batch before them: under 16 concurrent creates the clients fall
   into two groups that take turns, rather than all waiting for one batch and then all being
-  served by the event loop while PostgreSQL idles (creates/s +9 %, see docs/benchmarks.md).
+  served by the event loop while PostgreSQL idles (creates/s +10 %, see docs/benchmarks.md).
 - Every caller gets its own statement's row, and only after the COMMIT.
 - Statements run in the order of their ``order`` key (the new ticket's assignee): the open-ticket
   counters their trigger updates are then locked in one order by every batch, so two batches —
