@@ -338,9 +338,12 @@ async def test_a_batch_ready_while_the_one_before_runs_waits_for_it(
     original = pg_batch_module._run
     loop = asyncio.get_running_loop()
 
+    calls: list[int] = []
+
     async def slow_run(engine: Any, sql: str, rows: list[Any]) -> Any:
         began = loop.time()
-        if not runs:
+        calls.append(len(rows))
+        if len(calls) == 1:
             await asyncio.sleep(0.2)  # the first batch stays in PostgreSQL a while
         result = await original(engine, sql, rows)
         runs.append((len(rows), began, loop.time()))
