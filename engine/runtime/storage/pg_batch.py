@@ -79,8 +79,7 @@ async def fetch_one_batched(sql: str, args: Sequence[Any], order: int = 0) -> Ma
     statement = _STATEMENTS.setdefault(key, {}).setdefault(sql, _Statement())
     batch = statement.open
     if batch is None:
-        previous = statement.last if statement.last is not None and not statement.last.ended.done() else None
-        batch = statement.open = statement.last = _Batch(sql, previous, loop)
+        batch = statement.open = statement.last = _Batch(sql, statement.last, loop)
         batch.sender = loop.create_task(_send_soon(engine, statement, batch))
     future: asyncio.Future[Mapping[str, Any]] = loop.create_future()
     batch.items.append((order, args, future))
